@@ -1,0 +1,126 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bundle index (DIR/manifest): read it as isula-build does, find an app,
+and resolve the app's tarballs to paths that cannot leave the bundle folder."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import stat
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+
+INDEX_FILE_NAME = "manifest"
+INDEX_MAX_BYTES = 10 * 1024 * 1024
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def read_index(bundle_dir):
+    """Return the index of BUNDLE_DIR as a dict of app name -> entry."""
+    if not os.path.isdir(bundle_dir):
+        raise BundleError("bundle folder %s does not exist or is not a folder" % bundle_dir)
+    path = os.path.join(bundle_dir, INDEX_FILE_NAME)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise BundleError("index %s cannot be read: %s" % (path, exc.strerror))
+    if not stat.S_ISREG(st.st_mode):
+        raise BundleError("index %s is not a regular file" % path)
+    if st.st_size == 0:
+        raise BundleError("index %s is empty" % path)
+    if st.st_size > INDEX_MAX_BYTES:
+        raise BundleError("index %s is larger than %d bytes" % (path, INDEX_MAX_BYTES))
+    try:
+        with open(path, "rb") as f:
+            index = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError("index %s is not valid JSON: %s" % (path, exc))
+    if not isinstance(index, dict):
+        raise BundleError("index %s is not a JSON object" % path)
+    return index
+
+
+def app_entry(index, name, bundle_dir):
+    """Return the index entry of NAME (already normalized), validated."""
+    entry = index.get(name)
+    if entry is None:
+        raise BundleError("failed to find app image %s in %s" % (name, os.path.join(bundle_dir, INDEX_FILE_NAME)))
+    if not isinstance(entry, dict):
+        raise BundleError("index entry of %s is not a JSON object" % name)
+    for key in ("app", "base"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise BundleError("index entry of %s has no %s tarball" % (name, key))
+    for key in ("lib", "appHash", "libHash", "baseHash", "libImageName", "baseImageName"):
+        if not isinstance(entry.get(key, ""), str):
+            raise BundleError("index entry of %s: %s is not a string" % (name, key))
+    return entry
+
+
+def layer_hints(entry, part):
+    """The legacy layer ids the index says PART ('base' or 'lib') holds.
+
+    Informational only (isula-build never checks them): a loader may use them
+    to skip work, never to decide what an image contains. 'baseLayer' is a
+    string in current builds and a one-element array in old ones.
+    """
+    value = entry.get("baseLayer" if part == "base" else "libLayers")
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, str) and _HEX64.match(v)]
+
+
+# One tarball of a load: which part it is ('app', 'lib', 'base'), where it
+# is, and the sha256 the index gives for it.
+Tarball = collections.namedtuple("Tarball", "part path expected_sha256")
+
+
+def resolve_tarballs(entry, name, bundle_dir, base_path=None, lib_path=None):
+    """Return the app's tarballs in load order: app, then lib (if any), then base.
+
+    Names from the index resolve inside BUNDLE_DIR only, symlinks included;
+    BASE_PATH and LIB_PATH given by the caller are taken as given.
+    """
+    tarballs = [Tarball("app", _inside(bundle_dir, entry["app"], name), entry.get("appHash", ""))]
+    if lib_path:
+        tarballs.append(Tarball("lib", os.path.abspath(lib_path), entry.get("libHash", "")))
+    elif entry.get("lib"):
+        tarballs.append(Tarball("lib", _inside(bundle_dir, entry["lib"], name), entry.get("libHash", "")))
+    base = os.path.abspath(base_path) if base_path else _inside(bundle_dir, entry["base"], name)
+    tarballs.append(Tarball("base", base, entry.get("baseHash", "")))
+    return tarballs
+
+
+def check_tarballs_exist(tarballs):
+    """Fail on the first tarball that is missing or not a regular file."""
+    for tarball in tarballs:
+        try:
+            st = os.stat(tarball.path)
+        except OSError as exc:
+            raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror))
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError("%s tarball %s is not a regular file" % (tarball.part, tarball.path))
+
+
+def check_hashes_present(tarballs, name):
+    """Fail when the index gives no usable sha256 for a tarball to verify."""
+    for tarball in tarballs:
+        if not _HEX64.match(tarball.expected_sha256):
+            raise BundleError(
+                "index entry of %s has no valid %sHash (64 lowercase hex digits) to check %s against"
+                % (name, tarball.part, tarball.path)
+            )
+
+
+def _inside(bundle_dir, file_name, name):
+    if os.path.isabs(file_name) or not file_name.strip():
+        raise BundleError("index entry of %s names tarball %r, which is not a name inside %s" % (name, file_name, bundle_dir))
+    root = os.path.realpath(bundle_dir)
+    path = os.path.realpath(os.path.join(root, file_name))
+    if os.path.commonpath([root, path]) != root or path == root:
+        raise BundleError("index entry of %s names tarball %r, which resolves outside %s" % (name, file_name, bundle_dir))
+    return path

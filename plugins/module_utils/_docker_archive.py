@@ -1,0 +1,150 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The docker-archive that a bundle's tarballs form together.
+
+Members arrive tarball by tarball; this model remembers where each came from
+(a name in two tarballs is an error), keeps the small metadata files, and at
+the end checks that they describe one complete, consistent image.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
+
+# What a loader needs to commit an image: its config, its layers' diff ids
+# bottom to top with their legacy ids, and the names it is to be known by.
+Image = collections.namedtuple("Image", "config_bytes image_id diff_ids legacy_ids repo_tags")
+
+
+class DockerArchive(object):
+    """Members of one docker-archive, gathered from the tarballs of a bundle."""
+
+    def __init__(self):
+        self._origin = {}  # member name -> tarball path
+        self.manifest_bytes = None
+        self.configs = {}  # config hex -> bytes
+        self.layer_digests = {}  # legacy id -> digest of its layer.tar as read
+
+    def add(self, name, path):
+        """Record member NAME of tarball PATH; refuse a name seen in another tarball."""
+        other = self._origin.get(name)
+        if other is not None:
+            raise BundleError("%s is in both %s and %s: a member may be in one tarball only" % (name, other, path))
+        self._origin[name] = path
+
+    def origin(self, name):
+        return self._origin.get(name, "the bundle")
+
+    def expected_diff_ids(self):
+        """{legacy id: diff id} from manifest.json and the config, once both are read; else {}."""
+        try:
+            entry = self._manifest_entries()[0]
+            config = self._config_document(entry)
+        except (BundleError, IndexError):
+            return {}
+        diff_ids = config["rootfs"]["diff_ids"]
+        return dict(zip((_legacy_id(layer) for layer in entry["Layers"]), diff_ids))
+
+    def image(self, name, layer_in_store):
+        """The image NAME of this archive, after every consistency check.
+
+        LAYER_IN_STORE(diff_id) tells whether a layer no tarball held (or that
+        the loader skipped) is already in the destination.
+        """
+        entry = self._entry_for(name)
+        config_bytes = self._config_bytes(entry)
+        config = self._config_document(entry)
+        diff_ids = config["rootfs"]["diff_ids"]
+        legacy_ids = [_legacy_id(layer) for layer in entry["Layers"]]
+        if len(legacy_ids) != len(diff_ids):
+            raise BundleError(
+                "manifest.json in %s lists %d layers, but the config %s lists %d diff ids"
+                % (self.origin("manifest.json"), len(legacy_ids), entry["Config"], len(diff_ids))
+            )
+        for legacy, diff_id in zip(legacy_ids, diff_ids):
+            member = legacy + "/layer.tar"
+            digest = self.layer_digests.get(legacy)
+            if digest is None and not layer_in_store(diff_id):
+                raise BundleError("layer %s listed in manifest.json is missing: none of the tarballs holds it" % member)
+            if digest is not None and digest != diff_id:
+                raise BundleError(
+                    "layer %s in %s has sha256 %s, but the image config expects %s"
+                    % (member, self.origin(member), digest, diff_id)
+                )
+        repo_tags = [normalize_name(tag) for tag in entry.get("RepoTags") or []]
+        return Image(config_bytes, entry["Config"][:-len(".json")], list(diff_ids), legacy_ids, repo_tags)
+
+    def _manifest_entries(self):
+        if self.manifest_bytes is None:
+            raise BundleError("manifest.json is missing: the app tarball must hold it")
+        try:
+            entries = json.loads(self.manifest_bytes.decode("utf-8"))
+        except ValueError as exc:
+            raise BundleError("manifest.json in %s is not valid JSON: %s" % (self.origin("manifest.json"), exc))
+        if not isinstance(entries, list) or not all(_valid_entry(e) for e in entries):
+            raise BundleError("manifest.json in %s is not a docker-archive manifest" % self.origin("manifest.json"))
+        return entries
+
+    def _entry_for(self, name):
+        entries = self._manifest_entries()
+        for entry in entries:
+            if any(_same(tag, name) for tag in entry.get("RepoTags") or []):
+                return entry
+        tags = sorted(tag for entry in entries for tag in entry.get("RepoTags") or [])
+        raise BundleError(
+            "image %s is not among the RepoTags %s of manifest.json in %s"
+            % (name, ", ".join(tags) or "(none)", self.origin("manifest.json"))
+        )
+
+    def _config_bytes(self, entry):
+        hexdigest = entry["Config"][:-len(".json")]
+        data = self.configs.get(hexdigest)
+        if data is None:
+            raise BundleError("the image config %s named by manifest.json is in none of the tarballs" % entry["Config"])
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != hexdigest:
+            raise BundleError(
+                "the image config %s in %s does not match its name: its sha256 is %s"
+                % (entry["Config"], self.origin(entry["Config"]), actual)
+            )
+        return data
+
+    def _config_document(self, entry):
+        data = self._config_bytes(entry)
+        try:
+            config = json.loads(data.decode("utf-8"))
+            diff_ids = config["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError):
+            raise BundleError("the image config %s has no rootfs.diff_ids" % entry["Config"])
+        if not isinstance(diff_ids, list) or not all(isinstance(d, str) and d.startswith("sha256:") for d in diff_ids):
+            raise BundleError("the image config %s has malformed rootfs.diff_ids" % entry["Config"])
+        return config
+
+
+def _valid_entry(entry):
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("Config"), str)
+        and len(entry["Config"]) == 64 + len(".json")
+        and entry["Config"].endswith(".json")
+        and isinstance(entry.get("Layers"), list)
+        and all(isinstance(layer, str) and layer.endswith("/layer.tar") and len(layer) == 64 + len("/layer.tar")
+                for layer in entry["Layers"])
+        and isinstance(entry.get("RepoTags") or [], list)
+    )
+
+
+def _legacy_id(layer_member):
+    return layer_member.split("/", 1)[0]
+
+
+def _same(tag, name):
+    try:
+        return normalize_name(tag) == name or same_image_name(tag, name)
+    except BundleError:
+        return False

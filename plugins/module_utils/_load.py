@@ -1,0 +1,50 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What separated_image_load does, independent of Ansible.
+
+index lookup -> store lookup (present and not force: done, no tarball read)
+-> resolve and check tarball paths -> (check mode: done) -> store load.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._stores import open_store
+
+
+def load_image(params, check_mode=False):
+    """Load params['name'] from the bundle params['dir']; return the module result."""
+    name = normalize_name(params["name"])
+    bundle_dir = params["dir"]
+    entry = _bundle_index.app_entry(_bundle_index.read_index(bundle_dir), name, bundle_dir)
+    tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params.get("base"), params.get("lib"))
+    verify = not params.get("skip_check")
+    store = open_store(params)
+    result = {
+        "changed": False,
+        "tarballs": dict((t.part, t.path) for t in tarballs),
+        "checksums_verified": False,
+        "layers_written": 0,
+        "layers_reused": 0,
+        "bytes_written": 0,
+    }
+    result["tarballs"].setdefault("lib", None)
+
+    present = store.lookup(name)
+    if present is not None and not params.get("force"):
+        present["name"] = name
+        result.update(action="present", image=present)
+        return result
+
+    _bundle_index.check_tarballs_exist(tarballs)
+    if verify:
+        _bundle_index.check_hashes_present(tarballs, name)
+    if check_mode:
+        # Even with force, a present image may be re-tagged by the load: say it may change.
+        result.update(changed=True, action="would_load", image={"name": name})
+        return result
+
+    outcome = store.load(tarballs, entry, name, verify)
+    result.update(outcome, action="loaded", checksums_verified=verify)
+    return result

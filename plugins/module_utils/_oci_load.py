@@ -1,0 +1,90 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Load a bundle into the OCI layout store in one streaming pass.
+
+Each tarball is read once: its compressed bytes are hashed while they are
+decompressed, and every layer.tar goes straight into the store's staging
+area, hashed as it is written. The app tarball is read first: it holds
+manifest.json and the config, so by the time lib and base are read the
+loader knows which layers the store already has and skips their bytes. When
+the index's layer lists say that every layer of the lib or base tarball is
+already in the store, that tarball is not decompressed at all: only its
+checksum is computed, when checks are on.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fleetimage.separated.plugins.module_utils import _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive_members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_index import layer_hints
+from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive import DockerArchive
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+
+
+def load(store, tarballs, entry, name, verify):
+    """Load the image NAME from TARBALLS (app first) into STORE; return the outcome."""
+    archive = DockerArchive()
+    with _oci_layout.destination(store) as dest:
+        skipped = []
+        for tarball in tarballs:
+            if tarball.part != "app" and _all_present(dest, archive, layer_hints(entry, tarball.part)):
+                skipped.append(tarball)
+                digest = sha256_of_file(tarball.path) if verify else None
+            else:
+                digest = _stream_into(dest, archive, tarball)
+            if verify:
+                check_sum(tarball, digest)
+        try:
+            image = archive.image(name, dest.has_blob)
+        except BundleError:
+            if not skipped:
+                raise
+            # The index's layer lists were wrong: read what was skipped after all.
+            for tarball in skipped:
+                _stream_into(dest, archive, tarball)
+            image = archive.image(name, dest.has_blob)
+        outcome = dest.commit(image.config_bytes, image.diff_ids, image.repo_tags)
+    outcome["image"] = {
+        "name": name,
+        "id": image.image_id,
+        "repo_tags": image.repo_tags,
+        "layers": image.diff_ids,
+        "size": outcome.pop("size"),
+    }
+    return outcome
+
+
+def check_sum(tarball, actual):
+    """Fail in isula-build's words when a tarball's sha256 differs from the index."""
+    if actual != tarball.expected_sha256:
+        raise BundleError(
+            "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
+        )
+
+
+def _all_present(dest, archive, legacy_ids):
+    expected = archive.expected_diff_ids()
+    return bool(legacy_ids) and all(
+        legacy in expected and dest.has_blob(expected[legacy]) for legacy in legacy_ids
+    )
+
+
+def _stream_into(dest, archive, tarball):
+    """Route every member of TARBALL; return the sha256 of its compressed bytes."""
+    expected = archive.expected_diff_ids()
+
+    def on_member(member_name, kind, member_id, member, tar):
+        archive.add(member_name, tarball.path)
+        if kind == "layer_tar":
+            known = expected.get(member_id)
+            if known is not None and dest.has_blob(known):
+                return  # already in the store: the tar reader skips its bytes
+            digest, _ = dest.put_layer(tar.extractfile(member))
+            archive.layer_digests[member_id] = digest
+        elif kind == "manifest":
+            archive.manifest_bytes = read_small(tar, member, tarball.path)
+        elif kind == "config":
+            archive.configs[member_id] = read_small(tar, member, tarball.path)
+
+    return stream_tarball(tarball.path, on_member)

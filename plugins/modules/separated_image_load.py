@@ -1,0 +1,221 @@
+#!/usr/bin/python
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: separated_image_load
+short_description: Load an image from a separated image bundle into an image store
+version_added: 0.1.0
+description:
+  - Loads one application image from a I(separated image bundle), the format that
+    C(isula-build ctr-img save -b BASE -l LIB -d DIR APP) writes: a base tarball and an
+    optional lib tarball shared by many apps, one app tarball per image, and a JSON
+    index named C(manifest).
+  - The equivalent of C(isula-build ctr-img load -d DIR [-b BASE] [-l LIB] -i NAME [--no-check]),
+    without unpacking the bundle to disk or compressing it again. Each tarball is read once; its
+    sha256 is checked against the index while it is decompressed, every layer is checked against
+    the image config's C(rootfs.diff_ids), and nothing becomes visible in the store until every
+    check has passed.
+  - Idempotent and keyed on image presence. When the store already holds O(name) and O(force) is
+    false, the module reports RV(action=present) without reading any tarball, so a host that has
+    the image needs no tarball at all.
+  - The default store is an OCI image layout folder (O(engine=oci)), written by this module
+    alone, with no container engine needed. Layers are stored uncompressed, so a layer's digest
+    is its diff id, and a layer already in the store is never written again, which is how a
+    second app that shares base and lib costs only its own layers.
+author:
+  - fleetimage.separated contributors
+options:
+  name:
+    description:
+      - The app image to load, as the bundle index names it, C(NAME[:TAG]).
+      - C(:latest) is appended when no tag follows the last C(/), as isula-build does.
+        No C(docker.io/) prefix is added when looking the name up in the index.
+    type: str
+    required: true
+  dir:
+    description:
+      - The bundle folder, holding the index C(manifest) and the tarballs it names (isula-build's C(-d)).
+      - Tarball names from the index always resolve inside this folder; C(..), absolute names and
+        symbolic links that lead out of it are refused.
+    type: path
+    required: true
+  base:
+    description:
+      - Path of the base tarball to use instead of the one the index names (isula-build's C(-b)).
+      - May lie outside O(dir), for a base kept once per host. Its sha256 must still equal the index's
+        C(baseHash) unless O(skip_check) is true.
+    type: path
+  lib:
+    description:
+      - Path of the lib tarball to use instead of the one the index names (isula-build's C(-l)).
+      - May lie outside O(dir). Its sha256 must equal the index's C(libHash) unless O(skip_check) is true.
+    type: path
+  skip_check:
+    description:
+      - Do not compare the tarballs' sha256 with the index (isula-build's C(--no-check)).
+      - Layers are still checked against the image config's diff ids, and the config against its own digest.
+    type: bool
+    default: false
+  engine:
+    description:
+      - The image store to load into.
+      - V(oci) is an OCI image layout folder at O(store), readable by skopeo, podman (C(oci:) transport)
+        and containerd.
+    type: str
+    choices: [oci]
+    default: oci
+  store:
+    description:
+      - The OCI image layout folder, for O(engine=oci). Created when missing.
+    type: path
+    default: /var/lib/fleetimage/oci
+  force:
+    description:
+      - Verify and import the bundle even when the store already holds O(name).
+      - RV(changed) is still false when the store ends up as it was.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Reads the index and checks that the tarballs exist; reports RV(action=would_load) or RV(action=present); writes nothing.
+  diff_mode:
+    support: none
+notes:
+  - Tarballs may be gzip, bzip2, xz or zstd compressed, or plain tar; the compression is detected
+    from the bytes. zstd needs the Python package C(zstandard) on the managed host; gzip is faster
+    when the package C(isal) is installed there.
+  - Writes are durable when the module reports RV(action=loaded) -- blobs and the index are flushed
+    to disk -- and atomic: a load that fails or is killed leaves the store as it was, and the next
+    load removes anything a killed one left behind.
+  - Two loads into one store at the same time both succeed; the index is replaced under a lock.
+seealso:
+  - name: isula-build ctr-img load
+    description: The loader whose bundles this module reads.
+    link: https://gitee.com/openeuler/isula-build
+"""
+
+EXAMPLES = r"""
+- name: Load app1 from a bundle, like 'isula-build ctr-img load -d /srv/bundles -i app1:1'
+  fleetimage.separated.separated_image_load:
+    name: app1:1
+    dir: /srv/bundles
+
+- name: Use a base and lib kept once per host, like '-b ... -l ...'
+  fleetimage.separated.separated_image_load:
+    name: app2:1
+    dir: /srv/bundles/app2
+    base: /var/cache/fleetimage/app1_1_base_image.tar.gz
+    lib: /var/cache/fleetimage/app1_1_lib_image.tar.gz
+    store: /var/lib/fleetimage/oci
+
+- name: Load without comparing tarball checksums, like '--no-check'
+  fleetimage.separated.separated_image_load:
+    name: app1:1
+    dir: /srv/bundles
+    skip_check: true
+  register: loaded
+
+- name: Show the image id that was loaded or found
+  ansible.builtin.debug:
+    msg: "{{ loaded.image.name }} is {{ loaded.image.id }} ({{ loaded.action }})"
+"""
+
+RETURN = r"""
+action:
+  description:
+    - V(loaded) when the bundle was read and imported, V(present) when the store already held
+      the image and nothing was read, V(would_load) in check mode when a load would happen.
+  returned: always
+  type: str
+  sample: loaded
+image:
+  description: The image, as loaded or as found in the store.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: The normalized name that was asked for.
+      type: str
+      sample: app1:1
+    id:
+      description: The image id, the sha256 of its config (not returned for V(would_load)).
+      type: str
+      sample: 7b2224009c4e4b0eacfc453c4a76b244bb5fe66ac82c9c83ff63a379dbecc764
+    repo_tags:
+      description: All names the store gives the image.
+      type: list
+      elements: str
+      sample: [app1:1]
+    layers:
+      description: The diff ids of the image's layers, bottom first.
+      type: list
+      elements: str
+    size:
+      description: Bytes of the uncompressed layers and the config.
+      type: int
+tarballs:
+  description: The resolved tarball paths; C(lib) is null when the image has no lib.
+  returned: always
+  type: dict
+  contains:
+    app:
+      description: Path of the app tarball.
+      type: str
+    lib:
+      description: Path of the lib tarball, or null.
+      type: str
+    base:
+      description: Path of the base tarball.
+      type: str
+checksums_verified:
+  description: Whether the tarballs' sha256 were compared with the index in this run.
+  returned: always
+  type: bool
+layers_written:
+  description: Layer blobs this run wrote into the store.
+  returned: always
+  type: int
+layers_reused:
+  description: Layers of the image that the store already held and that were not written again.
+  returned: always
+  type: int
+bytes_written:
+  description: Bytes of blobs (layers, config, manifest) this run wrote into the store.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._stores import DEFAULT_OCI_STORE, ENGINES
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            dir=dict(type="path", required=True),
+            base=dict(type="path"),
+            lib=dict(type="path"),
+            skip_check=dict(type="bool", default=False),
+            engine=dict(type="str", default="oci", choices=list(ENGINES)),
+            store=dict(type="path", default=DEFAULT_OCI_STORE),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = load_image(module.params, check_mode=module.check_mode)
+    except BundleError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
