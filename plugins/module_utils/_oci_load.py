@@ -30,11 +30,10 @@ def load(store, tarballs, entry, name, verify):
         for tarball in tarballs:
             if tarball.part != "app" and _all_present(dest, archive, layer_hints(entry, tarball.part)):
                 skipped.append(tarball)
-                digest = sha256_of_file(tarball.path) if verify else None
+                if verify:
+                    check_sum(tarball, sha256_of_file(tarball.path))
             else:
-                digest = _stream_into(dest, archive, tarball)
-            if verify:
-                check_sum(tarball, digest)
+                _stream_checked(dest, archive, tarball, verify)
         try:
             image = archive.image(name, dest.has_blob)
         except BundleError:
@@ -61,6 +60,18 @@ def check_sum(tarball, actual):
         raise BundleError(
             "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
         )
+
+
+def _stream_checked(dest, archive, tarball, verify):
+    try:
+        digest = _stream_into(dest, archive, tarball)
+    except BundleError:
+        # A wrong file is the likelier cause than a broken one: say so first.
+        if verify:
+            check_sum(tarball, sha256_of_file(tarball.path))
+        raise
+    if verify:
+        check_sum(tarball, digest)
 
 
 def _all_present(dest, archive, legacy_ids):
