@@ -1,0 +1,67 @@
+# fleetimage.separated: developer and CI entry points.
+#
+#   make demo   builds a sample bundle and loads it through Ansible
+#   make test   installs what it needs, runs all tests and ansible-test sanity
+#
+# Everything the targets create lives in .venv/ and .build/ (both git-ignored).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.requirements-dev.stamp
+COLLECTIONS_DIR := .build/collections
+COLLECTION_LINK := $(COLLECTIONS_DIR)/ansible_collections/fleetimage/separated
+
+.PHONY: all venv system-deps collection sanity test demo clean
+
+all: test
+
+## venv: .venv with the pinned requirements-dev.txt (re-installed only when it changes)
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements-dev.txt
+	@if [ ! -x "$(VENV_PY)" ]; then \
+		echo "venv: creating $(VENV) with $$($(PYTHON) --version 2>&1)"; \
+		$(PYTHON) -m venv "$(VENV)"; \
+	fi
+	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	@cp requirements-dev.txt "$(VENV_STAMP)"
+	@echo "venv: $(VENV) is up to date with requirements-dev.txt"
+
+## system-deps: container engines, sshd and tools for the real-engine and fleet tests (apt, as root)
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+## collection: lay the repository out as ansible_collections/fleetimage/separated
+collection:
+	@mkdir -p "$(dir $(COLLECTION_LINK))"
+	@ln -sfn ../../../.. "$(COLLECTION_LINK)"
+	@test -f "$(COLLECTION_LINK)/galaxy.yml" || { echo "collection: $(COLLECTION_LINK) does not reach galaxy.yml" >&2; exit 1; }
+	@echo "collection: ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_DIR)"
+
+## sanity: ansible-test sanity on a copy of the tracked and untracked-not-ignored files
+sanity: venv
+	@bash scripts/sanity.sh
+
+## test: pytest (all of tests/) then ansible-test sanity
+test: system-deps venv collection
+	@bash scripts/test.sh
+
+## demo: build a sample bundle and load it through Ansible
+demo: system-deps venv collection
+	@bash scripts/demo.sh
+
+## clean: remove everything the targets created
+clean:
+	rm -rf "$(VENV)" .build tests/output
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+## bench: load benchmark against the floor and isula-build's algorithm (README "Benchmarks");
+##        BENCH_ARGS=--quick for small sizes; figures in benchmarks/out/
+.PHONY: bench
+bench: venv collection
+	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r benchmarks/requirements.txt
+	"$(VENV_PY)" benchmarks/bench.py $(BENCH_ARGS)
