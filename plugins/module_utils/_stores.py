@@ -6,6 +6,9 @@ A store offers two calls:
     lookup(name) -> {"id", "repo_tags", "layers", "size"} or None, reading no bundle
     load(tarballs, entry, name, verify) -> {"changed", "image", "layers_written",
         "layers_reused", "bytes_written"}, committing nothing unless every check passed
+
+'oci' is the embedded OCI layout folder; the others are container engines,
+reached through their command line (see _engine_load).
 """
 
 from __future__ import annotations
@@ -13,16 +16,31 @@ from __future__ import annotations
 import collections
 import functools
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _oci_layout, _oci_load
+from ansible_collections.fleetimage.separated.plugins.module_utils import (
+    _engine_containerd,
+    _engine_docker,
+    _engine_isula,
+    _engine_load,
+    _engine_podman,
+    _oci_layout,
+    _oci_load,
+)
 
 Store = collections.namedtuple("Store", "lookup load")
 
-ENGINES = ("oci",)
+ENGINES = ("oci", "podman", "docker", "containerd", "isula")
 DEFAULT_OCI_STORE = "/var/lib/fleetimage/oci"
+DEFAULT_EXECUTABLES = {"podman": "podman", "docker": "docker", "containerd": "ctr", "isula": "isula"}
+DEFAULT_CONTAINERD_NAMESPACE = "default"
 
 
 def open_store(params):
-    """The store PARAMS name: params['engine'] and its location parameters."""
+    """The store PARAMS name: params['engine'] and its location parameters.
+
+    'store' locates the oci store; 'executable' and 'namespace' (containerd)
+    the engines. Engines find their daemon and storage through their own
+    environment variables (DOCKER_HOST, CONTAINERD_ADDRESS, ...).
+    """
     engine = params.get("engine") or "oci"
     if engine == "oci":
         path = params.get("store") or DEFAULT_OCI_STORE
@@ -30,4 +48,18 @@ def open_store(params):
             lookup=functools.partial(_oci_layout.lookup, path),
             load=functools.partial(_oci_load.load, path),
         )
-    raise ValueError("unknown engine %r" % engine)  # the argument spec only admits ENGINES
+    if engine not in DEFAULT_EXECUTABLES:
+        raise ValueError("unknown engine %r" % engine)  # the argument spec only admits ENGINES
+    executable = params.get("executable") or DEFAULT_EXECUTABLES[engine]
+    if engine == "podman":
+        adapter = _engine_podman.engine(executable)
+    elif engine == "docker":
+        adapter = _engine_docker.engine(executable)
+    elif engine == "containerd":
+        adapter = _engine_containerd.engine(executable, params.get("namespace") or DEFAULT_CONTAINERD_NAMESPACE)
+    else:
+        adapter = _engine_isula.engine(executable)
+    return Store(
+        lookup=functools.partial(_engine_load.lookup, adapter),
+        load=functools.partial(_engine_load.load, adapter),
+    )

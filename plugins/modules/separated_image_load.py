@@ -11,7 +11,7 @@ short_description: Load an image from a separated image bundle into an image sto
 version_added: 0.1.0
 description:
   - Loads one application image from a I(separated image bundle), the format that
-    C(isula-build ctr-img save -b BASE -l LIB -d DIR APP) writes: a base tarball and an
+    C(isula-build ctr-img save -b BASE -l LIB -d DIR APP) writes; a base tarball and an
     optional lib tarball shared by many apps, one app tarball per image, and a JSON
     index named C(manifest).
   - The equivalent of C(isula-build ctr-img load -d DIR [-b BASE] [-l LIB] -i NAME [--no-check]),
@@ -26,6 +26,13 @@ description:
     alone, with no container engine needed. Layers are stored uncompressed, so a layer's digest
     is its diff id, and a layer already in the store is never written again, which is how a
     second app that shares base and lib costs only its own layers.
+  - With O(engine) V(podman), V(docker), V(containerd) or V(isula) the image is loaded into that
+    container engine through its command line. The tarballs' checksums are verified before the
+    engine sees a byte; then the app, lib and base tarballs are streamed to the engine's load as
+    one uncompressed docker-archive (on its stdin; for iSulad, whose load only takes a file, through
+    a temporary file that is always removed). Nothing is unpacked to a folder. After the load the
+    module confirms that the engine holds O(name) as the bundle's image id, and tags it when the
+    engine's load named it otherwise.
 author:
   - fleetimage.separated contributors
 options:
@@ -65,14 +72,37 @@ options:
       - The image store to load into.
       - V(oci) is an OCI image layout folder at O(store), readable by skopeo, podman (C(oci:) transport)
         and containerd.
+      - V(podman) loads with C(podman load) (names an image C(app:1) as C(localhost/app:1)).
+      - V(docker) loads with C(docker load) (C(app:1) is C(docker.io/library/app:1), shown as C(app:1)).
+      - V(containerd) loads with C(ctr images import) into O(namespace) (C(app:1) is
+        C(docker.io/library/app:1)), and unpacks it for the default snapshotter.
+      - V(isula) loads with C(isula load -i) into iSulad. Written from iSulad's documented CLI, and not
+        tested against a real iSulad (there is no package for the test machines).
+      - O(name) finds the image under the name as the engine spells it, so C(app1:1) is present in
+        podman when podman holds C(localhost/app1:1).
     type: str
-    choices: [oci]
+    choices: [oci, podman, docker, containerd, isula]
     default: oci
   store:
     description:
       - The OCI image layout folder, for O(engine=oci). Created when missing.
+      - Ignored by the container engines, which keep their own storage.
     type: path
     default: /var/lib/fleetimage/oci
+  executable:
+    description:
+      - The engine's command line program, a name looked up on E(PATH) or a path.
+      - Defaults to C(podman), C(docker), C(ctr) or C(isula) for the O(engine).
+      - Ignored for O(engine=oci).
+    type: str
+  namespace:
+    description:
+      - The containerd namespace to load into, for O(engine=containerd) (C(ctr -n)).
+      - Kubernetes nodes (the CRI plugin) keep their images in V(k8s.io); use that for images that
+        pods are to find.
+      - Ignored by the other engines.
+    type: str
+    default: default
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name).
@@ -90,9 +120,20 @@ notes:
     from the bytes. zstd needs the Python package C(zstandard) on the managed host; gzip is faster
     when the package C(isal) is installed there.
   - Writes are durable when the module reports RV(action=loaded) -- blobs and the index are flushed
-    to disk -- and atomic: a load that fails or is killed leaves the store as it was, and the next
+    to disk -- and atomic; a load that fails or is killed leaves the store as it was, and the next
     load removes anything a killed one left behind.
   - Two loads into one store at the same time both succeed; the index is replaced under a lock.
+  - Container engines are reached as their own command line reaches them; set their environment
+    variables with the task's C(environment) keyword. V(docker) uses E(DOCKER_HOST) (or the docker
+    context), V(containerd) uses E(CONTAINERD_ADDRESS) (default C(/run/containerd/containerd.sock))
+    and E(CONTAINERD_SNAPSHOTTER), V(podman) uses E(CONTAINERS_CONF) and E(CONTAINERS_STORAGE_CONF)
+    (or the user's and the system's files), V(isula) uses E(ISULAD_HOST). A temporary file (for
+    iSulad) goes to E(TMPDIR), or C(/var/tmp).
+  - An engine that is not installed, a daemon that cannot be reached or a load the engine refuses
+    fails the task with the engine's command and its own error output.
+  - For container engines RV(layers_written) and RV(layers_reused) are null (the engines do not say
+    which layers they stored and which they already had) and RV(bytes_written) counts the bytes of
+    the archive handed to the engine. See C(docs/engines.md).
 seealso:
   - name: isula-build ctr-img load
     description: The loader whose bundles this module reads.
@@ -119,6 +160,29 @@ EXAMPLES = r"""
     dir: /srv/bundles
     skip_check: true
   register: loaded
+
+- name: Load into the containerd of a Kubernetes node, where pods find it
+  fleetimage.separated.separated_image_load:
+    name: app1:1
+    dir: /srv/bundles
+    engine: containerd
+    namespace: k8s.io
+
+- name: Load into a docker daemon other than the default one
+  fleetimage.separated.separated_image_load:
+    name: app1:1
+    dir: /srv/bundles
+    engine: docker
+  environment:
+    DOCKER_HOST: unix:///run/user/1000/docker.sock
+
+- name: Load into podman with a storage of its own
+  fleetimage.separated.separated_image_load:
+    name: app1:1
+    dir: /srv/bundles
+    engine: podman
+  environment:
+    CONTAINERS_STORAGE_CONF: /etc/fleetimage/storage.conf
 
 - name: Show the image id that was loaded or found
   ansible.builtin.debug:
@@ -147,7 +211,9 @@ image:
       type: str
       sample: 7b2224009c4e4b0eacfc453c4a76b244bb5fe66ac82c9c83ff63a379dbecc764
     repo_tags:
-      description: All names the store gives the image.
+      description:
+        - All names the store gives the image, as the store spells them (podman C(localhost/app1:1),
+          docker C(app1:1), containerd C(docker.io/library/app1:1)).
       type: list
       elements: str
       sample: [app1:1]
@@ -156,7 +222,9 @@ image:
       type: list
       elements: str
     size:
-      description: Bytes of the uncompressed layers and the config.
+      description:
+        - Bytes of the uncompressed layers and the config; for container engines, the size the
+          engine reports.
       type: int
 tarballs:
   description: The resolved tarball paths; C(lib) is null when the image has no lib.
@@ -177,15 +245,22 @@ checksums_verified:
   returned: always
   type: bool
 layers_written:
-  description: Layer blobs this run wrote into the store.
+  description:
+    - Layer blobs this run wrote into the store.
+    - Null when a container engine loaded the image (the engines do not report it).
   returned: always
   type: int
 layers_reused:
-  description: Layers of the image that the store already held and that were not written again.
+  description:
+    - Layers of the image that the store already held and that were not written again.
+    - Null when a container engine loaded the image (the engines do not report it).
   returned: always
   type: int
 bytes_written:
-  description: Bytes of blobs (layers, config, manifest) this run wrote into the store.
+  description:
+    - Bytes of blobs (layers, config, manifest) this run wrote into the store.
+    - For container engines, bytes of the uncompressed docker-archive handed to the engine's load;
+      the engine may store less, keeping layers it already had once.
   returned: always
   type: int
 """
@@ -193,7 +268,11 @@ bytes_written:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import DEFAULT_OCI_STORE, ENGINES
+from ansible_collections.fleetimage.separated.plugins.module_utils._stores import (
+    DEFAULT_CONTAINERD_NAMESPACE,
+    DEFAULT_OCI_STORE,
+    ENGINES,
+)
 
 
 def main():
@@ -206,6 +285,8 @@ def main():
             skip_check=dict(type="bool", default=False),
             engine=dict(type="str", default="oci", choices=list(ENGINES)),
             store=dict(type="path", default=DEFAULT_OCI_STORE),
+            executable=dict(type="str"),
+            namespace=dict(type="str", default=DEFAULT_CONTAINERD_NAMESPACE),
             force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,

@@ -1,0 +1,264 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a container engine's command line, and put its own words into errors.
+
+Ways to run one: run() for a command that answers (inspect, list, tag),
+run_check() for a yes-or-no question, load_through_stdin() for a load that
+reads an archive on its stdin, and load_through_file() for an engine that can
+only load from a file. Every failure -- the executable missing, the daemon
+unreachable, the load refused -- becomes one BundleError naming the command,
+its exit status and its stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+
+# An engine's stderr is quoted in errors up to this many characters (its end,
+# where the reason is).
+STDERR_QUOTED_CHARS = 4000
+# Output kept from a command, so a chatty load cannot fill memory.
+OUTPUT_KEPT_BYTES = 1024 * 1024
+
+
+def run(argv, env=None, none_when_stderr_has=None):
+    """Run ARGV to completion; return its stdout as text, or raise BundleError.
+
+    When ARGV fails with NONE_WHEN_STDERR_HAS in its stderr (the engine's
+    words for "no such thing"), return None instead.
+    """
+    proc = _start(argv, env, stdin=subprocess.DEVNULL)
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        if none_when_stderr_has and none_when_stderr_has.encode("utf-8") in stderr:
+            return None
+        raise failed(argv, proc.returncode, stderr)
+    return stdout.decode("utf-8", "replace")
+
+
+def run_check(argv, env=None):
+    """Run ARGV, a yes-or-no question: True for exit 0, False for a silent exit 1.
+
+    Anything else is a BundleError: podman, for one, also exits 1 when it
+    cannot read its configuration, and then says so on stderr.
+    """
+    proc = _start(argv, env, stdin=subprocess.DEVNULL)
+    stderr = proc.communicate()[1]
+    if proc.returncode == 0:
+        return True
+    if proc.returncode == 1 and not stderr.strip():
+        return False
+    raise failed(argv, proc.returncode, stderr)
+
+
+def failed(argv, returncode, stderr):
+    """The error for ARGV having exited with RETURNCODE, quoting its STDERR."""
+    text = (stderr or b"").decode("utf-8", "replace").strip()
+    if len(text) > STDERR_QUOTED_CHARS:
+        text = "..." + text[-STDERR_QUOTED_CHARS:]
+    return BundleError("`%s` failed (exit %s): %s" % (command_line(argv), returncode, text or "(no error output)"))
+
+
+def command_line(argv):
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+class InputClosed(Exception):
+    """The engine stopped reading its input.
+
+    Deliberately not an OSError: readers of bundle tarballs take OSError for
+    a broken tarball, and this is the engine's failure, not the bundle's.
+    """
+
+
+@contextlib.contextmanager
+def feeding(argv, env=None):
+    """Start ARGV with a pipe on its stdin and yield a writable sink for it.
+
+    When the body returns, stdin is closed and ARGV must exit 0; when the
+    engine stops reading early, its own error is raised. When the body
+    raises, the engine is made to fail (see _abandon) and the body's error
+    is raised.
+    """
+    proc = _start(argv, env, stdin=subprocess.PIPE)
+    drains = [_Drain(proc.stdout), _Drain(proc.stderr)]
+    try:
+        yield _PipeSink(proc.stdin)
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass  # the engine exited first: its status and stderr tell why
+    except InputClosed:
+        returncode = proc.wait()
+        stderr = _finish(drains)
+        if returncode == 0:
+            raise BundleError("`%s` stopped reading the image archive before its end" % command_line(argv))
+        raise failed(argv, returncode, stderr)
+    except Exception:
+        _abandon(proc)
+        _finish(drains)
+        raise
+    except BaseException:  # interrupted: no time to let the engine clean up
+        proc.kill()
+        proc.wait()
+        raise
+    returncode = proc.wait()
+    stderr = _finish(drains)
+    if returncode != 0:
+        raise failed(argv, returncode, stderr)
+
+
+# Bytes that end any tar stream in an error, wherever they land: every
+# reader either takes the first block for a header (its checksum is wrong)
+# or runs out of bytes inside a block (the length is not a multiple of 512).
+# The archive writer hands on whole 512-byte blocks only, so these start at
+# a block boundary.
+_NOT_A_TAR_END = b"\xff" * (2 * 512 + 1)
+ABANDON_WAIT_SECONDS = 120
+
+
+def _abandon(proc):
+    """Make a load that was fed part of an archive fail, and wait for it.
+
+    Closing stdin at the point of the error could look like the end of a
+    shorter, valid archive; bytes no tar reader accepts make the engine fail
+    on its own error path, which removes what it staged (podman's copy of its
+    input, containerd's lease). An engine that does not exit in time is
+    killed.
+    """
+    try:
+        proc.stdin.write(_NOT_A_TAR_END)
+        proc.stdin.close()
+    except OSError:
+        pass  # it stopped reading already
+    try:
+        proc.wait(timeout=ABANDON_WAIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def load_through_stdin(argv, env, write):
+    """Run the load ARGV with WRITE(sink) writing the archive to its stdin; return the bytes sent."""
+    with feeding(argv, env) as sink:
+        write(sink)
+    return sink.bytes_written
+
+
+def load_through_file(label, argv, env, write):
+    """Write the archive with WRITE(sink) to a temporary file, then run ARGV + [path].
+
+    For an engine that only loads files. The file lies in a private folder
+    under $TMPDIR, or /var/tmp (where engines put large temporary files: a
+    disk more often than memory), and is removed whatever happens.
+    Returns the bytes of the file.
+    """
+    folder = private_temp_folder(label)
+    try:
+        path = os.path.join(folder, "image.tar")
+        try:
+            with open(path, "wb") as f:
+                sink = _FileSink(f, path)
+                write(sink)
+        except OSError as exc:  # opening, or flushing the last bytes at close
+            raise BundleError("writing the image archive to %s failed: %s" % (path, exc.strerror or exc))
+        run(argv + [path], env)
+        return sink.bytes_written
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def private_temp_folder(label):
+    """A new folder only this run uses, under $TMPDIR or /var/tmp."""
+    parent = os.environ.get("TMPDIR") or "/var/tmp"
+    try:
+        return tempfile.mkdtemp(prefix="fleetimage-%s-" % label, dir=parent)
+    except OSError as exc:
+        raise BundleError("cannot create a temporary folder in %s for the %s load: %s" % (parent, label, exc.strerror))
+
+
+def _start(argv, env, stdin):
+    try:
+        return subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and os.sep not in argv[0]:
+            raise BundleError(
+                "cannot run %s: no such executable on PATH (%s); install the engine, or set 'executable' to its path"
+                % (argv[0], os.environ.get("PATH", ""))
+            )
+        raise BundleError("cannot run %s: %s" % (argv[0], exc.strerror or exc))
+
+
+class _PipeSink(object):
+    """The engine's stdin as a file to write to."""
+
+    def __init__(self, pipe):
+        self._pipe = pipe
+        self.bytes_written = 0
+
+    def write(self, data):
+        try:
+            self._pipe.write(data)
+        except OSError as exc:
+            raise InputClosed(str(exc))
+        self.bytes_written += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.bytes_written
+
+
+class _FileSink(object):
+    """A file to write to, whose failures (a full disk) name the file."""
+
+    def __init__(self, f, path):
+        self._f = f
+        self._path = path
+        self.bytes_written = 0
+
+    def write(self, data):
+        try:
+            self._f.write(data)
+        except OSError as exc:
+            raise BundleError("writing the image archive to %s failed: %s" % (self._path, exc.strerror or exc))
+        self.bytes_written += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.bytes_written
+
+
+class _Drain(threading.Thread):
+    """Reads a pipe of the engine to its end, keeping the last bytes.
+
+    The engine's output is read while it reads its input; without this, an
+    engine writing much to a full pipe would stop reading, and both would
+    wait for ever.
+    """
+
+    def __init__(self, pipe):
+        super(_Drain, self).__init__()
+        self.daemon = True
+        self._pipe = pipe
+        self.data = b""
+        self.start()
+
+    def run(self):
+        for chunk in iter(lambda: self._pipe.read1(65536), b""):
+            self.data = (self.data + chunk)[-OUTPUT_KEPT_BYTES:]
+        self._pipe.close()
+
+
+def _finish(drains):
+    """Wait for the drains; return what the engine wrote to stderr."""
+    for drain in drains:
+        drain.join()
+    return drains[1].data

@@ -1,0 +1,73 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""iSulad as an image store, through the isula CLI.
+
+    load       isula load -i FILE: iSulad's load takes a file path, which its
+               daemon opens, so the archive is written to a temporary file
+               (under $TMPDIR, or /var/tmp) and removed afterwards
+    presence   isula images (the REPOSITORY and TAG columns), then
+               isula inspect REF; iSulad's image JSON is {"image": {"id",
+               "repo_tags", "size", "Spec": the image config, ...}}
+    names      isula_reference(): iSulad strips docker.io/ and library/
+
+Written from iSulad's documented CLI and its sources (src/cmd/isula/images/,
+src/daemon/modules/image/oci/utils_images.c), on the code path that the
+podman and docker adapters exercise; there is no iSulad package for Debian,
+so it is not tested against a real iSulad. The daemon is the one
+ISULAD_HOST names (default unix:///var/run/isulad.sock).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._engine_load import Engine
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
+
+
+def engine(executable):
+    return Engine(
+        label="isula",
+        reference=isula_reference,
+        inspect=functools.partial(_inspect, executable),
+        load=functools.partial(_engine_cli.load_through_file, "isula", [executable, "load", "-i"], None),
+        tag=lambda source, target: _engine_cli.run([executable, "tag", source, target]),
+    )
+
+
+def isula_reference(name):
+    """NAME as iSulad keeps it: docker.io/library/app:1 and library/app:1 are app:1."""
+    name = normalize_name(name)
+    if name.startswith("docker.io/"):
+        name = name[len("docker.io/"):]
+    if name.startswith("library/"):
+        name = name[len("library/"):]
+    return name
+
+
+def _inspect(executable, ref):
+    # 'isula inspect' fails alike for "no such image" and "no daemon": ask the list first.
+    listing = _engine_cli.run([executable, "images"])
+    names = set()
+    for line in listing.splitlines()[1:]:
+        fields = line.split()  # REPOSITORY TAG IMAGE-ID CREATED SIZE
+        if len(fields) >= 2 and fields[0] != "<none>" and fields[1] != "<none>":
+            names.add(fields[0] + ":" + fields[1])
+    if ref not in names:
+        return None
+    argv = [executable, "inspect", ref]
+    output = _engine_cli.run(argv)
+    try:
+        image = json.loads(output)[0]["image"]
+        return {
+            "id": image["id"].split(":", 1)[-1],
+            "repo_tags": sorted(image.get("repo_tags") or []),
+            "layers": list(((image.get("Spec") or {}).get("rootfs") or {}).get("diff_ids") or []),
+            "size": image.get("size"),
+        }
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise BundleError("`%s` answered with output this module cannot read (%s): %.300s"
+                          % (_engine_cli.command_line(argv), exc, output))

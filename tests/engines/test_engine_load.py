@@ -1,0 +1,180 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""separated_image_load into real podman, docker and containerd, through Ansible.
+
+The bundle is the one isula-build wrote (../shared/fixtures/isula-build/withlib
+beside the checkout, see support.bundles); its images run /bin/busybox true.
+Each test gets the engine emptied of images (see conftest.py). What the
+module reports is checked against what the engine itself says.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from support.bundles import IMAGE_IDS, copy_bundle, read_index, set_hash, write_index
+
+pytestmark = pytest.mark.engine
+
+# Diff ids of the fixture's layers, short (the fixture's README): base, lib, lib, then the app's own.
+APP1_LAYERS = ["80b937b87d8e", "e2606164fb53", "b666451e90ce", "242764f2a97f", "12fdd7736404"]
+APP2_LAYERS = APP1_LAYERS[:3] + ["95458a8049b5"]
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return copy_bundle(tmp_path / "bundle")
+
+
+def load(run_module, engine, check=False, **args):
+    return run_module("separated_image_load", check=check, **dict(engine.module_args, **args))
+
+
+def spy_on(engine, folder):
+    """An executable that logs its arguments, then runs the engine's CLI; returns (path, log path)."""
+    log = folder / "calls.log"
+    spy = folder / ("spy-" + engine.name)
+    spy.write_text('#!/bin/sh\necho "$*" >> "%s"\nexec "%s" "$@"\n' % (log, engine.cli[0]), encoding="utf-8")
+    spy.chmod(spy.stat().st_mode | stat.S_IXUSR)
+    return str(spy), log
+
+
+def loads_in(log):
+    """The engine's load commands among the logged calls."""
+    calls = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    return [call for call in calls if " load" in " " + call or "import" in call.split()]
+
+
+def test_load_runs_and_is_what_the_engine_reports(run_module, engine, bundle):
+    result = load(run_module, engine, name="app1:1", dir=str(bundle))
+    assert not result["failed"], result.get("msg")
+    assert result["changed"] is True and result["action"] == "loaded"
+    assert result["checksums_verified"] is True
+    image = result["image"]
+    assert image["name"] == "app1:1"
+    assert image["id"] == IMAGE_IDS["app1:1"]
+    assert image["repo_tags"] == [engine.qualify("app1:1")]
+    assert [layer[len("sha256:"):][:12] for layer in image["layers"]] == APP1_LAYERS
+    assert image["size"] > 1000000  # the base layer's static busybox
+    # What the engine was handed is known; what it stored, it does not say.
+    assert result["bytes_written"] > image["size"] and result["bytes_written"] % 512 == 0
+    assert result["layers_written"] is None and result["layers_reused"] is None
+
+    assert engine.image_id(engine.qualify("app1:1")) == IMAGE_IDS["app1:1"]
+    assert engine.image_names() == {engine.qualify("app1:1")}
+    ran = engine.run_image(engine.qualify("app1:1"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def test_present_reads_no_tarball(run_module, engine, bundle):
+    first = load(run_module, engine, name="app1:1", dir=str(bundle))
+    assert not first["failed"], first.get("msg")
+    for tarball in bundle.glob("*.tar.gz"):
+        tarball.unlink()  # a load that read any of them would fail
+
+    again = load(run_module, engine, name="app1:1", dir=str(bundle))
+    assert not again["failed"], again.get("msg")
+    assert again["changed"] is False and again["action"] == "present"
+    assert again["image"]["id"] == IMAGE_IDS["app1:1"]
+    assert again["image"]["repo_tags"] == [engine.qualify("app1:1")]
+    assert again["image"]["layers"] == first["image"]["layers"]
+
+    checked = load(run_module, engine, check=True, name="app1", dir=str(bundle))
+    assert checked["failed"] and "failed to find app image app1:latest" in checked["msg"]
+    checked = load(run_module, engine, check=True, name="app1:1", dir=str(bundle))
+    assert not checked["failed"], checked.get("msg")
+    assert checked["changed"] is False and checked["action"] == "present"
+
+
+def test_second_app_shares_base_and_lib(run_module, engine, bundle):
+    app1 = load(run_module, engine, name="app1:1", dir=str(bundle))
+    app2 = load(run_module, engine, name="app2:1", dir=str(bundle))
+    assert not app2["failed"], app2.get("msg")
+    assert app2["changed"] is True and app2["action"] == "loaded"
+    assert app2["image"]["id"] == IMAGE_IDS["app2:1"]
+    assert [layer[len("sha256:"):][:12] for layer in app2["image"]["layers"]] == APP2_LAYERS
+    assert app2["image"]["layers"][:3] == app1["image"]["layers"][:3]
+
+    assert engine.image_names() == {engine.qualify("app1:1"), engine.qualify("app2:1")}
+    assert engine.image_id(engine.qualify("app1:1")) == IMAGE_IDS["app1:1"]
+    assert engine.image_id(engine.qualify("app2:1")) == IMAGE_IDS["app2:1"]
+    ran = engine.run_image(engine.qualify("app2:1"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def test_force_loads_again_and_changes_nothing(run_module, engine, bundle):
+    load(run_module, engine, name="app1:1", dir=str(bundle))
+    forced = load(run_module, engine, name="app1:1", dir=str(bundle), force=True)
+    assert not forced["failed"], forced.get("msg")
+    assert forced["action"] == "loaded" and forced["changed"] is False
+    assert forced["image"]["id"] == IMAGE_IDS["app1:1"]
+    assert engine.image_names() == {engine.qualify("app1:1")}
+
+
+def test_wrong_checksum_fails_before_the_engine_sees_anything(run_module, engine, bundle, tmp_path):
+    set_hash(bundle, "app1_1_base_image.tar.gz", "0" * 64)
+    spy, log = spy_on(engine, tmp_path)
+    result = load(run_module, engine, name="app1:1", dir=str(bundle), executable=spy)
+    assert result["failed"] is True
+    base = os.path.realpath(bundle / "app1_1_base_image.tar.gz")
+    assert result["msg"].startswith("check sum for file %s failed" % base), result["msg"]
+    assert log.exists(), "the spy was never called: the test proves nothing"
+    assert loads_in(log) == []
+    assert engine.image_names() == set()
+
+
+def test_a_stream_cut_short_leaves_no_image_and_no_temporary_file(run_module, engine, bundle, tmp_path, monkeypatch):
+    # Without checksums, a truncated base is found out only while it is streamed to the engine.
+    base = bundle / "app1_1_base_image.tar.gz"
+    data = base.read_bytes()
+    base.write_bytes(data[: len(data) * 2 // 3])
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # where podman copies its input, and where our temp files would go
+    spy, log = spy_on(engine, tmp_path)
+
+    result = load(run_module, engine, name="app1:1", dir=str(bundle), skip_check=True, executable=spy)
+    assert result["failed"] is True
+    assert result["msg"].startswith("%s is not a valid gzip-compressed tar archive" % os.path.realpath(base)), result["msg"]
+    assert len(loads_in(log)) == 1, "the engine's load never started: the test proves nothing"
+    assert engine.image_names() == set()
+    assert list(temp.iterdir()) == []
+
+
+def test_engine_not_installed(run_module, engine, bundle):
+    result = load(run_module, engine, name="app1:1", dir=str(bundle), executable="/nonexistent")
+    assert result["failed"] is True
+    assert result["msg"] == "cannot run /nonexistent: No such file or directory"
+
+
+def test_engine_unreachable_is_one_clear_message(run_module, engine, bundle, monkeypatch):
+    if engine.name == "podman":
+        monkeypatch.setenv("CONTAINERS_STORAGE_CONF", "/nonexistent/storage.conf")
+        words = "/nonexistent/storage.conf"
+    elif engine.name == "docker":
+        monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        words = "Cannot connect to the Docker daemon"
+    else:  # ctr gives up connecting after 10 s
+        monkeypatch.setenv("CONTAINERD_ADDRESS", "/nonexistent/containerd.sock")
+        words = "failed to dial"
+    result = load(run_module, engine, name="app1:1", dir=str(bundle))
+    assert result["failed"] is True
+    assert result["msg"].startswith("`"), result["msg"]  # the engine command, quoted
+    assert "failed (exit " in result["msg"] and words in result["msg"], result["msg"]
+
+
+def test_a_name_the_engine_spells_otherwise_is_tagged(run_module, engine, bundle):
+    # The index may name the app fully qualified while its RepoTags say app1:1: podman's load
+    # names it localhost/app1:1, so the module must add docker.io/library/app1:1 itself.
+    index = read_index(bundle)
+    index["docker.io/library/app1:1"] = index.pop("app1:1")
+    write_index(bundle, index)
+
+    result = load(run_module, engine, name="docker.io/library/app1:1", dir=str(bundle))
+    assert not result["failed"], result.get("msg")
+    assert result["changed"] is True and result["image"]["id"] == IMAGE_IDS["app1:1"]
+    assert engine.image_id("docker.io/library/app1:1") == IMAGE_IDS["app1:1"]
+    again = load(run_module, engine, name="docker.io/library/app1:1", dir=str(bundle))
+    assert again["action"] == "present" and again["changed"] is False
