@@ -34,7 +34,7 @@ description:
     module confirms that the engine holds O(name) as the bundle's image id, and tags it when the
     engine's load named it otherwise.
 author:
-  - fleetimage.separated contributors
+  - fleetimage maintainers (@fleetimage)
 options:
   name:
     description:
@@ -106,14 +106,16 @@ options:
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name).
-      - RV(changed) is still false when the store ends up as it was.
+      - C(changed) is still false when the store ends up as it was.
     type: bool
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the index and checks that the tarballs exist; reports RV(action=would_load) or RV(action=present); writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Tarballs may be gzip, bzip2, xz or zstd compressed, or plain tar; the compression is detected
