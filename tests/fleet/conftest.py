@@ -1,0 +1,396 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A fleet of managed hosts on this machine, reached over real SSH.
+
+``fleet_hosts`` (session): one sshd per host, each on a loopback address of
+its own (127.0.0.2, 127.0.0.3, ...) and a free port, key authentication only
+(keys made with ssh-keygen in the session's temp folder), each with its own
+config, PidFile and log. The sshds run in the foreground (``-D``) as children
+of the test run, each in a process group of its own, and are stopped by pid
+when the session ends, whatever happened. Ansible's ssh ControlMaster sockets
+go to a folder of the session (not ~/.ansible/cp) and the masters are asked
+to exit (``ssh -O exit``) before the sshds stop, so no session is left
+behind. The tests are skipped, with the reason, only when sshd is not
+installed or cannot start.
+
+Hosts share this machine's file system: every test gives each host its own
+cache and store folders through inventory variables (``Fleet.inventory``).
+
+``fleet`` (function): a ``Fleet`` for one test: its own folders, the
+playbook that applies the role and saves each host's ``rollout_result``,
+and ``fleet.run(...)`` to run it through the harness's ``run_playbook``.
+
+``http_server`` (function): ``http_server(folder) -> HttpServer`` (``url``,
+``requests()``), a ``python -m http.server`` on 127.0.0.1 serving FOLDER,
+stopped by pid at the end of the test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+HOST_COUNT = 3
+FIRST_ADDRESS = 2  # 127.0.0.2; 127.0.0.1 is left to everything else
+START_TIMEOUT = 15
+APPS = ("app1:1", "app2:1")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _role_modules_present():
+    """The role asks hosts with separated_image_info: without it there is nothing to test yet."""
+    for module in ("separated_image_info", "separated_image_load"):
+        if not (REPO_ROOT / "plugins" / "modules" / f"{module}.py").is_file():
+            pytest.skip(f"the rollout role needs the module {module}, which this checkout does not have")
+
+
+# --------------------------------------------------------------------------
+# processes we start: stopped by their own pid (process group), nothing else
+# --------------------------------------------------------------------------
+
+def _stop(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop PROC and the process group it leads (it was started with start_new_session)."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(address: str, port: int, proc: subprocess.Popen, timeout: float = START_TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+# --------------------------------------------------------------------------
+# sshd hosts
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class SshHost:
+    name: str
+    address: str
+    port: int
+
+
+@dataclasses.dataclass
+class SshFleet:
+    hosts: list[SshHost]
+    user: str
+    key: Path
+    control_dir: Path  # Ansible's ssh ControlPath folder: out of $HOME, and closed at the end
+
+
+def _sshd_binary() -> str | None:
+    found = shutil.which("sshd")
+    if found:
+        return found
+    return "/usr/sbin/sshd" if os.access("/usr/sbin/sshd", os.X_OK) else None
+
+
+def _sshd_config(folder: Path, index: int, address: str, port: int) -> Path:
+    config = folder / f"sshd_{index}.conf"
+    config.write_text("\n".join([
+        f"ListenAddress {address}:{port}",
+        f"HostKey {folder / 'host_key'}",
+        f"PidFile {folder / f'sshd_{index}.pid'}",
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}",
+        "UsePAM no",
+        "StrictModes no",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "UseDNS no",
+        "PrintMotd no",
+        "MaxSessions 50",
+        "MaxStartups 50:30:100",
+        "Subsystem sftp internal-sftp",
+        "LogLevel INFO",
+        "",
+    ]), encoding="utf-8")
+    return config
+
+
+@pytest.fixture(scope="session")
+def fleet_hosts(tmp_path_factory) -> SshFleet:
+    """HOST_COUNT sshds on 127.0.0.2.. (skipped only when sshd cannot be had)."""
+    sshd = _sshd_binary()
+    if sshd is None:
+        pytest.skip("sshd is not installed (Debian package openssh-server; `make system-deps` installs it)")
+    for tool in ("ssh", "ssh-keygen"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (Debian package openssh-client)")
+    try:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation folder
+    except OSError as exc:
+        pytest.skip(f"cannot create /run/sshd for sshd: {exc}")
+
+    folder = tmp_path_factory.mktemp("sshd")
+    for key in ("client_key", "host_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"fleetimage-test-{key}",
+                        "-f", str(folder / key)], check=True, capture_output=True)
+    shutil.copyfile(folder / "client_key.pub", folder / "authorized_keys")
+    (folder / "authorized_keys").chmod(0o600)
+    user = getpass.getuser()
+    # Control sockets live here, not in ~/.ansible/cp; a socket path must stay under ~100 bytes.
+    control_dir = folder / "cp"
+    if len(str(control_dir)) > 60:
+        control_dir = Path(tempfile.mkdtemp(prefix="fleetimage-cp-"))
+    control_dir.mkdir(exist_ok=True)
+
+    procs: list[subprocess.Popen] = []
+    logs = []
+    try:
+        hosts = []
+        for index in range(FIRST_ADDRESS, FIRST_ADDRESS + HOST_COUNT):
+            address = f"127.0.0.{index}"
+            port = _free_port(address)
+            config = _sshd_config(folder, index, address, port)
+            checked = subprocess.run([sshd, "-t", "-f", str(config)], capture_output=True, text=True, check=False)
+            if checked.returncode != 0:
+                pytest.skip(f"sshd refuses its test configuration: {checked.stderr.strip()}")
+            log = folder / f"sshd_{index}.log"
+            logs.append(log)
+            with open(log, "wb") as out:
+                proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            procs.append(proc)
+            if not _wait_for_port(address, port, proc):
+                pytest.skip(f"sshd did not start on {address}:{port}: {log.read_text(errors='replace').strip()}")
+            hosts.append(SshHost(f"node{index}", address, port))
+
+        fleet = SshFleet(hosts, user, folder / "client_key", control_dir)
+        for host in hosts:  # a real login, so that a broken set-up fails here and clearly
+            probe = subprocess.run(
+                ["ssh", "-i", str(fleet.key), "-p", str(host.port), "-o", "BatchMode=yes",
+                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                 "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
+                 f"{user}@{host.address}", "true"],
+                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, check=False)
+            assert probe.returncode == 0, (
+                f"ssh to {host.name} ({host.address}:{host.port}) failed: {probe.stderr}\n"
+                + "\n".join(log.read_text(errors="replace") for log in logs))
+        yield fleet
+    finally:
+        _close_ssh_masters(control_dir)  # first: their sshd session processes then end by themselves
+        for proc in procs:
+            _stop(proc)
+        if control_dir.parent != folder:
+            shutil.rmtree(control_dir, ignore_errors=True)
+
+
+def _close_ssh_masters(control_dir: Path) -> None:
+    """Ask each ssh ControlMaster that Ansible left in CONTROL_DIR to exit (ssh -O exit)."""
+    if not control_dir.is_dir():
+        return
+    for socket_path in control_dir.iterdir():
+        if socket_path.is_socket():
+            subprocess.run(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "fleet-test-host"],
+                           capture_output=True, timeout=30, stdin=subprocess.DEVNULL, check=False)
+
+
+# --------------------------------------------------------------------------
+# a bundle for the session
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def fleet_bundle(tmp_path_factory):
+    """A two-app bundle (app1:1, app2:1) sharing one base and one lib: BuiltBundle."""
+    folder = tmp_path_factory.mktemp("fleet-bundle")
+    return _make_bundle()(str(folder / "bundle"), apps=APPS)
+
+
+def _make_bundle():
+    """support.images.make_bundle, with the collection importable from ANSIBLE_COLLECTIONS_PATH."""
+    try:
+        import ansible_collections.fleetimage.separated.plugins.module_utils  # noqa: F401  pylint: disable=unused-import
+    except ImportError:
+        for entry in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
+            if entry and entry not in sys.path:
+                sys.path.append(entry)
+    from support.images import make_bundle  # pylint: disable=import-outside-toplevel
+
+    return make_bundle
+
+
+# --------------------------------------------------------------------------
+# one test's fleet: folders, inventory, playbook, runs
+# --------------------------------------------------------------------------
+
+PLAYBOOK = """\
+- name: Roll the bundle out (fleet test)
+  hosts: fleet
+  gather_facts: false
+  serial: "{{ fleet_serial | default(0) }}"
+  roles:
+    - role: fleetimage.separated.rollout
+  post_tasks:
+    - name: Save rollout_result for the test
+      ansible.builtin.copy:
+        content: "{{ rollout_result | to_nice_json }}"
+        dest: "{{ fleet_results_dir }}/{{ inventory_hostname }}.json"
+        mode: "0644"
+      delegate_to: localhost
+      check_mode: false
+      changed_when: false
+      tags: [always]
+"""
+
+
+@dataclasses.dataclass
+class Fleet:
+    """The hosts of one test, each with its own cache and store folders."""
+
+    ssh: SshFleet
+    root: Path
+    bundle: object
+    run_playbook: object
+    runs: int = 0
+
+    @property
+    def names(self) -> list[str]:
+        return [host.name for host in self.ssh.hosts]
+
+    def cache(self, name: str) -> Path:
+        return self.root / name / "cache"
+
+    def store(self, name: str) -> Path:
+        return self.root / name / "store"
+
+    def inventory(self) -> dict:
+        hosts = {}
+        for host in self.ssh.hosts:
+            hosts[host.name] = {
+                "ansible_host": host.address,
+                "ansible_port": host.port,
+                "rollout_cache_dir": str(self.cache(host.name)),
+                "rollout_store": str(self.store(host.name)),
+            }
+        return {"all": {
+            "children": {"fleet": {"hosts": hosts}},
+            "vars": {
+                "ansible_connection": "ssh",
+                "ansible_user": self.ssh.user,
+                "ansible_ssh_private_key_file": str(self.ssh.key),
+                "ansible_ssh_common_args": ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                                            "-o IdentitiesOnly=yes -o BatchMode=yes"),
+                "ansible_pipelining": True,
+                "ansible_control_path_dir": str(self.ssh.control_dir),
+                "ansible_python_interpreter": sys.executable,
+            },
+        }}
+
+    def run(self, check: bool = False, limit: str | None = None, tags: str | None = None,
+            skip_tags: str | None = None, **role_vars):
+        """Run the role on the fleet; returns (PlaybookResult, {host: rollout_result})."""
+        self.runs += 1
+        results_dir = self.root.parent / f"results-{self.runs}"
+        results_dir.mkdir()
+        extra = {"rollout_bundle_dir": str(self.bundle.path), "fleet_results_dir": str(results_dir)}
+        extra.update(role_vars)
+        env = {}
+        if tags:
+            env["ANSIBLE_RUN_TAGS"] = tags
+        if skip_tags:
+            env["ANSIBLE_SKIP_TAGS"] = skip_tags
+        started = time.monotonic()
+        result = self.run_playbook(PLAYBOOK, extra_vars=extra, check=check, inventory=self.inventory(),
+                                   limit=limit, env=env)
+        result.seconds = time.monotonic() - started
+        reports = {path.stem: json.loads(path.read_text(encoding="utf-8"))
+                   for path in sorted(results_dir.glob("*.json"))}
+        return result, reports
+
+
+@pytest.fixture
+def fleet(fleet_hosts, fleet_bundle, run_playbook, tmp_path) -> Fleet:
+    return Fleet(fleet_hosts, tmp_path / "hosts", fleet_bundle, run_playbook)
+
+
+# --------------------------------------------------------------------------
+# an HTTP server on loopback
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class HttpServer:
+    url: str
+    log: Path
+    offset: int = 0  # the log's start-up probe is not counted
+
+    def requests(self) -> list[str]:
+        """Request lines served since start-up, e.g. 'GET /manifest'."""
+        with open(self.log, "rb") as f:
+            f.seek(self.offset)
+            text = f.read().decode("utf-8", errors="replace")
+        lines = []
+        for line in text.splitlines():
+            if '"' in line:
+                request = line.split('"')[1]
+                lines.append(" ".join(request.split()[:2]))
+        return lines
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    procs: list[subprocess.Popen] = []
+
+    def start(folder) -> HttpServer:
+        port = _free_port("127.0.0.1")
+        log = tmp_path / f"http-{port}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-u", "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                 "--directory", str(folder)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(proc)
+        if not _wait_for_port("127.0.0.1", port, proc):
+            raise RuntimeError(f"http.server did not start: {log.read_text(errors='replace')}")
+        url = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(url + "/manifest", timeout=10) as response:  # served and readable
+            response.read()
+        deadline = time.monotonic() + 5
+        while b"GET /manifest" not in log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return HttpServer(url, log, offset=log.stat().st_size)
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            _stop(proc)
