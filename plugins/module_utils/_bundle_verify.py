@@ -1,0 +1,93 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check a bundle's tarballs without loading them: nothing is written anywhere.
+
+Each tarball is read once, front to back, as a load reads it: its compressed
+bytes hashed, every member validated, each layer.tar hashed as it is read past.
+What an app's tarballs hold together is then checked as one docker-archive:
+complete, every layer matching the config's diff ids, the config its digest.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive_members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import CHUNK, sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive import DockerArchive
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+
+# What one read of a tarball found: the sha256 of its bytes, its member
+# names in order, {legacy id: sha256 digest of its layer.tar}, the bytes of
+# manifest.json (None when it holds none) and {config hex: config bytes}.
+TarballFacts = collections.namedtuple("TarballFacts", "sha256 members layer_digests manifest_bytes configs")
+
+# The outcome for one tarball: its facts (None when it could not be read
+# through) and the error (None when its sha256 is the index's and it is valid).
+TarballCheck = collections.namedtuple("TarballCheck", "facts error")
+
+
+def check_tarball(tarball):
+    """Read TARBALL (an _bundle_index.Tarball) once; return its TarballCheck."""
+    try:
+        facts = read_tarball(tarball.path)
+    except BundleError as exc:
+        # A wrong file is the likelier cause than a broken one: say so first.
+        try:
+            actual = sha256_of_file(tarball.path)
+        except OSError as os_exc:
+            return TarballCheck(None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_exc.strerror))
+        return TarballCheck(None, _checksum_error(tarball, actual) or str(exc))
+    return TarballCheck(facts, _checksum_error(tarball, facts.sha256))
+
+
+def read_tarball(path):
+    """The TarballFacts of the tarball at PATH, hashing its layers without keeping them."""
+    members, layer_digests, configs = [], {}, {}
+    manifest = []
+
+    def on_member(name, kind, member_id, member, tar):
+        members.append(name)
+        if kind == "layer_tar":
+            digest = hashlib.sha256()
+            reader = tar.extractfile(member)
+            for chunk in iter(lambda: reader.read(CHUNK), b""):
+                digest.update(chunk)
+            layer_digests[member_id] = "sha256:" + digest.hexdigest()
+        elif kind == "manifest":
+            manifest.append(read_small(tar, member, path))
+        elif kind == "config":
+            configs[member_id] = read_small(tar, member, path)
+
+    try:
+        sha256 = stream_tarball(path, on_member)
+    except OSError as exc:
+        raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
+    return TarballFacts(sha256, members, layer_digests, manifest[-1] if manifest else None, configs)
+
+
+def check_image(name, parts):
+    """Check that the tarballs PARTS [(Tarball, TarballFacts)] of the app NAME form its whole image.
+
+    Returns the image (see DockerArchive.image); raises BundleError naming
+    what is missing or does not match.
+    """
+    archive = DockerArchive()
+    for tarball, facts in parts:
+        for member in facts.members:
+            archive.add(member, tarball.path)
+        archive.layer_digests.update(facts.layer_digests)
+        archive.configs.update(facts.configs)
+        if facts.manifest_bytes is not None:
+            archive.manifest_bytes = facts.manifest_bytes
+    return archive.image(name, lambda diff_id: False)
+
+
+def _checksum_error(tarball, actual):
+    if not tarball.expected_sha256:
+        return "the index gives no sha256 for %s tarball %s" % (tarball.part, tarball.path)
+    if actual != tarball.expected_sha256:
+        # isula-build's words
+        return "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
+    return None

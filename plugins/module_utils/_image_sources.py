@@ -1,0 +1,73 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where the images of a save come from: the one place that knows the sources.
+
+    archive   docker-archive files, as `docker save` and `podman save` write them
+    oci       this collection's OCI layout store
+    podman    podman's own storage, through `podman save` (see _engine_save)
+    docker    the docker daemon, through `docker save`
+
+Each gives a list of Candidate (see _image_catalog) and a phrase naming it
+for errors. Layers are never read here: they stream into the bundle later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+
+from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_save
+from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_source import read_docker_archive
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import candidate, merge_duplicates
+from ansible_collections.fleetimage.separated.plugins.module_utils._oci_source import read_oci_store
+
+SOURCES = ("archive", "oci") + _engine_save.ENGINE_SOURCES
+ENGINE_SAVE_FILE_NAME = "engine-save.tar"
+
+
+def read_images(params, names, spool_dir):
+    """Return (candidates, where) of params['source'].
+
+    NAMES are the images a save asks for, as typed (an engine exports just
+    those). SPOOL_DIR is a private folder for the engine's save stream; None
+    in check mode, where nothing may be written.
+    """
+    source = params["source"]
+    if source == "archive":
+        paths = params.get("archives") or []
+        if not paths:
+            raise BundleError("source archive needs at least one docker-archive file in archives")
+        return read_archives(paths), "the docker-archive%s %s" % ("s" if len(paths) > 1 else "", ", ".join(paths))
+    if source == "oci":
+        store = params["store"]
+        return merge_duplicates(read_oci_store(store)), "the OCI store %s" % store
+    argv = _engine_save.save_command(source, params.get("executable"), names)
+    where = "the images exported by `%s`" % " ".join(argv)
+    if spool_dir is None:
+        return merge_duplicates(_engine_save.read_metadata(argv)), where
+    path = os.path.join(spool_dir, ENGINE_SAVE_FILE_NAME)
+    _engine_save.save_to_file(argv, path)
+    return read_archives([path]), where
+
+
+def read_archives(paths):
+    """The Candidate images of the docker-archive files PATHS, one per image id."""
+    found = []
+    for path in paths:
+        images = read_docker_archive(path)
+        for image, tags in zip(images, _repo_tags(path)):
+            found.append(candidate(tags, image))
+    return merge_duplicates(found)
+
+
+def _repo_tags(path):
+    """Every RepoTags list of manifest.json (read_docker_archive keeps only the first tag)."""
+    try:
+        with tarfile.open(path, "r:") as archive:
+            with archive.extractfile("manifest.json") as f:
+                manifest = json.loads(f.read().decode("utf-8"))
+    except (tarfile.TarError, KeyError, OSError, ValueError, AttributeError) as exc:
+        raise BundleError("manifest.json of docker-archive %s cannot be read: %s" % (path, exc))
+    return [[tag for tag in (entry.get("RepoTags") or []) if isinstance(tag, str)] for entry in manifest]

@@ -1,0 +1,134 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read the images of an OCI image layout folder (this collection's store) for a save.
+
+    STORE/index.json            one entry per name (annotation org.opencontainers.image.ref.name)
+    STORE/blobs/sha256/<hex>    manifests, configs, and layers stored uncompressed
+
+Only manifests and configs are read here (small); each layer is handed out as
+a LayerSource that streams its blob when the bundle writer reaches it. A layer
+stored compressed (another tool's store) cannot be saved without decompressing
+it twice, and is refused with its media type named.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import hashlib
+import io
+import json
+import os
+import re
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import broken_candidate, candidate
+
+REF_NAME = "org.opencontainers.image.ref.name"
+UNCOMPRESSED_LAYERS = (
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.docker.image.rootfs.diff.tar",
+)
+JSON_MAX_BYTES = 32 * 1024 * 1024
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def read_oci_store(store):
+    """Return the Candidate images of the OCI layout STORE, one per manifest, in index order."""
+    index = _read_index(store)
+    names = collections.OrderedDict()  # manifest digest -> its ref names
+    for entry in index["manifests"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+            continue
+        ref = (entry.get("annotations") or {}).get(REF_NAME)
+        refs = names.setdefault(entry["digest"], [])
+        if isinstance(ref, str) and ref and ref not in refs:
+            refs.append(ref)
+    candidates = []
+    for digest, refs in names.items():
+        try:
+            candidates.append(candidate(refs, _image(store, digest)))
+        except BundleError as exc:
+            candidates.append(broken_candidate(refs, "image %s in the OCI store %s cannot be saved: %s"
+                                               % (", ".join(refs) or digest, store, exc)))
+    return candidates
+
+
+def _read_index(store):
+    path = os.path.join(store, "index.json")
+    try:
+        index = json.loads(_read_limited(path).decode("utf-8"))
+    except (OSError, IOError) as exc:
+        if exc.errno == errno.ENOENT:
+            raise BundleError("OCI store %s has no index.json: no image was ever loaded into it" % store)
+        raise BundleError("OCI store index %s cannot be read: %s" % (path, exc.strerror or exc))
+    except ValueError as exc:
+        raise BundleError("OCI store index %s is not valid JSON: %s" % (path, exc))
+    if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
+        raise BundleError("OCI store index %s is not an OCI image index" % path)
+    index.setdefault("manifests", [])
+    return index
+
+
+def _image(store, manifest_digest):
+    manifest = _json_blob(store, manifest_digest, "manifest")
+    try:
+        config_digest = manifest["config"]["digest"]
+        layers = manifest["layers"]
+    except (KeyError, TypeError):
+        raise BundleError("manifest %s is not an image manifest" % manifest_digest)
+    if not isinstance(layers, list):
+        raise BundleError("manifest %s lists no layers" % manifest_digest)
+    config = _blob_bytes(store, config_digest, "config")
+    sources = []
+    for layer in layers:
+        media_type = layer.get("mediaType") if isinstance(layer, dict) else None
+        if media_type not in UNCOMPRESSED_LAYERS:
+            raise BundleError("layer %s has media type %s: only uncompressed layers (%s) can be saved"
+                              % (layer.get("digest") if isinstance(layer, dict) else layer, media_type,
+                                 ", ".join(UNCOMPRESSED_LAYERS)))
+        path = _blob_path(store, layer.get("digest"), "layer")
+        try:
+            size = os.stat(path).st_size
+        except OSError as exc:
+            raise BundleError("layer blob %s cannot be read: %s" % (path, exc.strerror))
+        sources.append(LayerSource(size, _opener(path)))
+    return ImageSource(None, config, sources)
+
+
+def _json_blob(store, digest, what):
+    try:
+        return json.loads(_blob_bytes(store, digest, what).decode("utf-8"))
+    except ValueError as exc:
+        raise BundleError("%s blob %s is not valid JSON: %s" % (what, digest, exc))
+
+
+def _blob_bytes(store, digest, what):
+    """The bytes of a small blob, checked against its digest."""
+    path = _blob_path(store, digest, what)
+    try:
+        data = _read_limited(path)
+    except (OSError, IOError) as exc:
+        raise BundleError("%s blob %s cannot be read: %s" % (what, path, exc.strerror or exc))
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise BundleError("%s blob %s does not match its digest" % (what, path))
+    return data
+
+
+def _blob_path(store, digest, what):
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise BundleError("%s digest %r is not a sha256 digest" % (what, digest))
+    return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
+
+
+def _read_limited(path):
+    with open(path, "rb") as f:
+        data = f.read(JSON_MAX_BYTES + 1)
+    if len(data) > JSON_MAX_BYTES:
+        raise BundleError("%s is larger than the %d bytes allowed for a manifest or config" % (path, JSON_MAX_BYTES))
+    return data
+
+
+def _opener(path):
+    return lambda: io.open(path, "rb", buffering=1024 * 1024)

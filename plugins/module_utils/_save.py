@@ -1,0 +1,132 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What separated_image_save does, independent of Ansible.
+
+names, base, lib, rename -> isula-build's command-line checks -> the source's
+images (metadata only) -> isula-build's image checks -> the planned bundle
+-> DEST compared with it (holds another bundle and not force: fail, nothing
+written) -> (check mode: done) -> the bundle written into a private folder
+beside DEST -> same bytes as DEST: discarded, unchanged; else renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_destination, _save_checks
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_plan import plan_bundle
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import INDEX_FILE_NAME, write_bundle
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import checked_name, select_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._image_sources import read_images
+
+SCRATCH_PREFIX = ".%s.save-"
+
+
+def save_bundle(params, check_mode=False):
+    """Save params['names'] as a bundle in params['dest']; return the module result."""
+    dest = os.path.abspath(params["dest"])
+    base_name, lib_name = params["base"], params.get("lib") or None
+    apps = _app_names(params["names"], base_name, lib_name)
+    renames = _renames(params)
+    level = params.get("compression_level", 6)
+    if not 0 <= level <= 9:
+        raise BundleError("compression level %r is not between 0 and 9" % (level,))
+    parent = os.path.dirname(dest)
+    if not os.path.isdir(parent):
+        raise BundleError("cannot write bundle %s: folder %s does not exist" % (dest, parent))
+
+    scratch = None if check_mode else _scratch_folder(dest)
+    try:
+        wanted = _unique([typed for typed, name in apps] + [base_name] + ([lib_name] if lib_name else []))
+        candidates, where = read_images(params, wanted, scratch)
+        app_images = [select_image(candidates, typed, "app", where).image._replace(name=name) for typed, name in apps]
+        base = select_image(candidates, base_name, "base", where).image._replace(name=base_name)
+        lib = select_image(candidates, lib_name, "lib", where).image._replace(name=lib_name) if lib_name else None
+        _save_checks.check_images(app_images, base, lib, renames, dest)
+        planned = plan_bundle(app_images, base, lib, renames)
+        found = _bundle_destination.inspect_destination(dest, planned)
+        if found.state == "other" and not params.get("force"):
+            raise _bundle_destination.refuse(dest, found.reason)
+        if check_mode:
+            return _predicted(dest, planned, found)
+
+        new_dir = os.path.join(scratch, "bundle")
+        index = write_bundle(new_dir, app_images, base, lib, rename=renames, compression_level=level)
+        if found.state == "matching":
+            if _same_index_bytes(new_dir, dest):
+                return _result(False, "unchanged", dest, found.index)
+            if not params.get("force"):
+                raise _bundle_destination.refuse(
+                    dest, "it is a bundle of these images, but its tarballs are not the bytes this save writes "
+                    "(compressed at another level, or by another gzip writer such as isula-build's)")
+        _bundle_destination.put_in_place(new_dir, dest, scratch)
+        return _result(True, "written" if found.state == "absent" else "replaced", dest, index)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _app_names(names, base, lib):
+    """[(name as typed, normalized)] of the app images, each image name once."""
+    normalized = _save_checks.check_request(names, base, lib)
+    typed = {}
+    for name in names:
+        typed.setdefault(checked_name(name, "app"), name)
+    return [(typed[name], name) for name in normalized]
+
+
+def _renames(params):
+    if params.get("rename_file"):
+        return _save_checks.load_rename_file(params["rename_file"])
+    renames = [dict(name=item["name"], rename=item["rename"]) for item in params.get("rename") or []]
+    _save_checks.check_renames(renames)
+    return renames
+
+
+def _scratch_folder(dest):
+    """A private folder beside DEST (same file system, so the bundle is renamed, never copied, into place)."""
+    try:
+        return tempfile.mkdtemp(prefix=SCRATCH_PREFIX % os.path.basename(dest), dir=os.path.dirname(dest))
+    except OSError as exc:
+        raise BundleError("cannot create a temporary folder beside %s: %s" % (dest, exc.strerror or exc))
+
+
+def _same_index_bytes(new_dir, dest):
+    with open(os.path.join(new_dir, INDEX_FILE_NAME), "rb") as new, open(os.path.join(dest, INDEX_FILE_NAME), "rb") as old:
+        return new.read() == old.read()
+
+
+def _result(changed, action, dest, index):
+    return {
+        "changed": changed,
+        "action": action,
+        "dest": dest,
+        "index": index,
+        "files": _bundle_destination.describe_files(dest, index),
+    }
+
+
+def _predicted(dest, planned, found):
+    """Check mode's result: what DEST would hold, hashes and sizes unknown until written."""
+    if found.state == "matching":
+        # The real run writes the bundle again and compares bytes; a DEST of these
+        # images compressed otherwise is only found out then (see the module's notes).
+        return _result(False, "unchanged", dest, found.index)
+    return {
+        "changed": True,
+        "action": "would_write" if found.state == "absent" else "would_replace",
+        "dest": dest,
+        "index": planned.index,
+        "files": [{"name": name, "size": None, "sha256": None} for name in planned.files],
+    }
+
+
+def _unique(items):
+    seen = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
