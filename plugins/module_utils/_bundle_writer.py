@@ -196,7 +196,7 @@ def _check_unique_apps(apps, bottom_count, lower):
     for position, app in enumerate(apps):
         if position and app.name == apps[position - 1].name:
             raise BundleError("app image %s is given twice" % app.name)
-        for layer_id, _ in app.legacy[bottom_count:]:
+        for layer_id, dummy_json in app.legacy[bottom_count:]:
             if layer_id in owner:
                 raise BundleError(
                     "app images %s and %s share a layer above %s: the bundle format keeps each app layer "
@@ -286,11 +286,11 @@ def _write_files(folder, plan, level):
         index[app.name] = {
             "app": names[app.name],
             "appHash": app_hash,
-            "appLayers": [layer_id for layer_id, _ in app.legacy[lib_end:]],
+            "appLayers": [legacy[0] for legacy in app.legacy[lib_end:]],
             "lib": names.get("lib", ""),
             "libHash": hashes.get("lib", ""),
             "libImageName": lib.name if lib is not None else "",
-            "libLayers": [layer_id for layer_id, _ in app.legacy[1:lib_end]] if lib is not None else None,
+            "libLayers": [legacy[0] for legacy in app.legacy[1:lib_end]] if lib is not None else None,
             "base": names["base"],
             "baseHash": hashes["base"],
             "baseImageName": base.name,
@@ -322,7 +322,7 @@ def _app_metadata(app):
         {
             "Config": app.config_hex + ".json",
             "RepoTags": [app.name],
-            "Layers": [layer_id + "/layer.tar" for layer_id, _ in app.legacy],
+            "Layers": [legacy[0] + "/layer.tar" for legacy in app.legacy],
         }
     ]
     what = "app image %s" % app.name
