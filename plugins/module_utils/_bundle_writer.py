@@ -351,8 +351,7 @@ def _tar_stream(members):
     for member in members:
         if member.layer is not None:
             yield _tar_header(member.name, member.mode, member.layer.size)
-            for chunk in _checked_layer(member):
-                yield chunk
+            yield from _checked_layer(member)
             yield _padding(member.layer.size)
         elif member.data is not None:
             yield _tar_header(member.name, member.mode, len(member.data))
@@ -394,7 +393,7 @@ def _tar_header(name, mode, size, typeflag=b"0"):
     """
     pax = b""
     if size >= 8 ** 11:
-        directory, _, base = name.rpartition("/")
+        directory, base = name.rpartition("/")[::2]
         pax_name = (directory + "/" if directory else "") + "PaxHeaders.0/" + base
         record = _pax_record("size", str(size))
         pax = _ustar_header(pax_name[:100], 0o100644, len(record), b"x") + record + _padding(len(record))
@@ -534,7 +533,7 @@ def _top_level_members(config_bytes):
     while text[position] != "}":
         key, position = decoder.raw_decode(text, position)
         start = _skip_space(text, _skip_space(text, position) + 1)  # past ":"
-        _, position = decoder.raw_decode(text, start)
+        position = decoder.raw_decode(text, start)[1]
         members[key] = _go_compact(text[start:position])
         position = _skip_space(text, position)
         if text[position] == ",":

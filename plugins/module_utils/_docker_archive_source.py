@@ -71,7 +71,7 @@ def _normalize(name):
 def _resolve(path, members, name):
     """The regular-file member NAME designates, following links inside the archive."""
     wanted = name
-    for _ in range(_MAX_LINK_HOPS):
+    for dummy_hop in range(_MAX_LINK_HOPS):
         info = members.get(_normalize(name))
         if info is None:
             raise BundleError("docker-archive %s has no member %s" % (path, name))

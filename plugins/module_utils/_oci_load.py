@@ -91,7 +91,7 @@ def _stream_into(dest, archive, tarball):
             known = expected.get(member_id)
             if known is not None and dest.has_blob(known):
                 return  # already in the store: the tar reader skips its bytes
-            digest, _ = dest.put_layer(tar.extractfile(member))
+            digest = dest.put_layer(tar.extractfile(member))[0]
             archive.layer_digests[member_id] = digest
         elif kind == "manifest":
             archive.manifest_bytes = read_small(tar, member, tarball.path)

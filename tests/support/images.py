@@ -212,8 +212,7 @@ def _generated_layer(member_name, size, seed):
 
     def chunks():
         yield header
-        for block in _half_compressible(size, seed):
-            yield block
+        yield from _half_compressible(size, seed)
         yield trailer
 
     return LayerSource(len(header) + size + len(trailer), lambda: _ChunkReader(chunks()))
@@ -227,7 +226,7 @@ def _half_compressible(size, seed):
     piece = 0
     while size > 0:
         parts = []
-        for _ in range(16):
+        for dummy_part in range(16):
             parts.append(rng.getrandbits(32768 * 8).to_bytes(32768, "little"))
             parts.append(b"%016x" % piece + text[16:])
             piece += 1

@@ -97,8 +97,8 @@ def test_legacy_ids_and_json_match_the_fixture():
     computed = legacy_layer_ids(diff_ids, config)
 
     assert computed[0][0] == "6df832d1f8cd9e6c47bd03071d8f39e8912e7d1558b019a8f886d79c4f3057ca"
-    assert [layer_id for layer_id, _ in computed] == bottom_to_top
-    assert [layer_json for _, layer_json in computed] == [members[layer_id + "/json"] for layer_id in bottom_to_top]
+    assert [layer[0] for layer in computed] == bottom_to_top
+    assert [layer[1] for layer in computed] == [members[layer_id + "/json"] for layer_id in bottom_to_top]
 
 
 def test_legacy_id_is_sha256_of_the_v1_config_with_the_chain_id():
@@ -264,7 +264,7 @@ def test_large_bundle_is_streamed(tmp_path):
     tracemalloc.start()
     try:
         built = make_bundle(str(tmp_path / "bundle"), large_mib=48)
-        _, peak = tracemalloc.get_traced_memory()
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
