@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+import jmespath
 import pytest
 
 from support.bundles import sha256, tree_snapshot
@@ -39,8 +40,8 @@ def store_names(store: Path) -> set[str]:
     index = store / "index.json"
     if not index.exists():
         return set()
-    manifests = json.loads(index.read_text(encoding="utf-8"))["manifests"]
-    return {(m.get("annotations") or {}).get("org.opencontainers.image.ref.name") for m in manifests}
+    document = json.loads(index.read_text(encoding="utf-8"))
+    return set(jmespath.search('manifests[].annotations."org.opencontainers.image.ref.name"', document) or [])
 
 
 def image_id(bundle, name: str) -> str:
