@@ -18,6 +18,7 @@ import os
 import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_plan import without_hashes
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
@@ -89,7 +90,7 @@ def put_in_place(new_dir, dest, scratch):
             raise
     except OSError as exc:
         raise BundleError("putting the bundle in place at %s failed: %s" % (dest, exc.strerror or exc))
-    _fsync_folder(parent)
+    fsync_folder(parent)
 
 
 def tarball_hashes(index):
@@ -129,15 +130,3 @@ def _read_index(dest):
         return None, "its %s is not a bundle index" % INDEX_FILE_NAME
     return index, None
 
-
-def _fsync_folder(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -110,7 +110,7 @@ def write_bundle(dest_dir, apps, base, lib=None, rename=None, compression_level=
     try:
         index = _write_files(tmp, plan, compression_level)
         os.rename(tmp, dest_dir)
-        _fsync_folder(parent)
+        fsync_folder(parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise BundleError("writing bundle %s failed: %s" % (dest_dir, exc)) from exc
@@ -479,7 +479,7 @@ def _write_private_file(path, data):
         os.fsync(f.fileno())
 
 
-def _fsync_folder(path):
+def fsync_folder(path):
     """Make the rename durable; a file system that cannot sync a folder is left as it is."""
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -89,7 +89,7 @@ def feeding(argv, env=None):
     is raised.
     """
     proc = _start(argv, env, stdin=subprocess.PIPE)
-    drains = [_Drain(proc.stdout), _Drain(proc.stderr)]
+    drains = [Drain(proc.stdout), Drain(proc.stderr)]
     try:
         yield _PipeSink(proc.stdin)
         try:
@@ -236,7 +236,7 @@ class _FileSink(object):
         return self.bytes_written
 
 
-class _Drain(threading.Thread):
+class Drain(threading.Thread):
     """Reads a pipe of the engine to its end, keeping the last bytes.
 
     The engine's output is read while it reads its input; without this, an
@@ -245,7 +245,7 @@ class _Drain(threading.Thread):
     """
 
     def __init__(self, pipe):
-        super(_Drain, self).__init__()
+        super(Drain, self).__init__()
         self.daemon = True
         self._pipe = pipe
         self.data = b""

@@ -60,7 +60,7 @@ def load(engine, tarballs, entry, name, verify):
         expected_sha256 = {app.path: app_sha256}
 
     target = engine.reference(name)
-    touched = _unique([target] + [engine.reference(tag) for tag in image.repo_tags])
+    touched = list(dict.fromkeys([target] + [engine.reference(tag) for tag in image.repo_tags]))
     before = _ids_under(engine, touched)
 
     def write(sink):
@@ -114,11 +114,3 @@ def _ids_under(engine, refs):
         facts = engine.inspect(ref)
         state[ref] = facts["id"] if facts else None
     return state
-
-
-def _unique(items):
-    seen = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen

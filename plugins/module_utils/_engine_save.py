@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 
 from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_cli
 from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_metadata import read_archive_metadata
@@ -30,7 +29,6 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._errors impor
 
 ENGINE_SOURCES = ("podman", "docker")
 CHUNK = 1024 * 1024
-STDERR_KEPT_BYTES = 64 * 1024
 
 
 def save_command(source, executable, names):
@@ -61,7 +59,7 @@ def read_metadata(argv):
     """Run ARGV and read the metadata of the archive on its stdout; return the Candidates."""
     where = "the save stream of `%s`" % _engine_cli.command_line(argv)
     proc = _start(argv, subprocess.PIPE)
-    stderr = _StderrTail(proc.stderr)
+    stderr = _engine_cli.Drain(proc.stderr)
     try:
         candidates = read_archive_metadata(proc.stdout, where)
         while proc.stdout.read(CHUNK):
@@ -93,19 +91,3 @@ def _start(argv, stdout):
             raise BundleError("cannot run %s: no such executable on PATH (%s); install the engine, or set "
                               "'executable' to its path" % (argv[0], os.environ.get("PATH", "")))
         raise BundleError("cannot run %s: %s" % (argv[0], exc.strerror or exc))
-
-
-class _StderrTail(threading.Thread):
-    """Reads the engine's stderr while its stdout is read, keeping the end (where the reason is)."""
-
-    def __init__(self, pipe):
-        super(_StderrTail, self).__init__()
-        self.daemon = True
-        self._pipe = pipe
-        self.data = b""
-        self.start()
-
-    def run(self):
-        for chunk in iter(lambda: self._pipe.read1(65536), b""):
-            self.data = (self.data + chunk)[-STDERR_KEPT_BYTES:]
-        self._pipe.close()

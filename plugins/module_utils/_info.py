@@ -25,7 +25,7 @@ def bundle_info(params):
     if not bundle_dir and not params.get("names"):
         raise BundleError("give names, the dir of a bundle, or both")
     index = _bundle_index.read_index(bundle_dir) if bundle_dir else None
-    names = _unique(normalize_name(n) for n in params.get("names") or []) or sorted(index)
+    names = list(dict.fromkeys(normalize_name(n) for n in params.get("names") or [])) or sorted(index)
     store = open_store(params)
 
     apps, tarballs_of = {}, {}
@@ -125,11 +125,3 @@ def _files(apps, names):
             key = (tarball["path"], tarball["sha256"])
             files.setdefault(key, dict((k, tarball[k]) for k in ("file", "path", "sha256", "size")))
     return sorted(files.values(), key=lambda f: (f["file"], f["path"]))
-
-
-def _unique(items):
-    seen = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen

@@ -40,7 +40,7 @@ def save_bundle(params, check_mode=False):
 
     scratch = None if check_mode else _scratch_folder(dest)
     try:
-        wanted = _unique([typed for typed, name in apps] + [base_name] + ([lib_name] if lib_name else []))
+        wanted = list(dict.fromkeys([typed for typed, name in apps] + [base_name] + ([lib_name] if lib_name else [])))
         candidates, where = read_images(params, wanted, scratch)
         app_images = [select_image(candidates, typed, "app", where).image._replace(name=name) for typed, name in apps]
         base = select_image(candidates, base_name, "base", where).image._replace(name=base_name)
@@ -122,11 +122,3 @@ def _predicted(dest, planned, found):
         "index": planned.index,
         "files": [{"name": name, "size": None, "sha256": None} for name in planned.files],
     }
-
-
-def _unique(items):
-    seen = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen

@@ -34,6 +34,16 @@ DEFAULT_EXECUTABLES = {"podman": "podman", "docker": "docker", "containerd": "ct
 DEFAULT_CONTAINERD_NAMESPACE = "default"
 
 
+def store_argument_spec():
+    """The argument spec of the options that choose a store, as every module takes them."""
+    return dict(
+        engine=dict(type="str", default="oci", choices=list(ENGINES)),
+        store=dict(type="path", default=DEFAULT_OCI_STORE),
+        executable=dict(type="str"),
+        namespace=dict(type="str", default=DEFAULT_CONTAINERD_NAMESPACE),
+    )
+
+
 def open_store(params):
     """The store PARAMS name: params['engine'] and its location parameters.
 

@@ -61,18 +61,8 @@ options:
       - Ignored by the container engines, which keep their own storage.
     type: path
     default: /var/lib/fleetimage/oci
-  executable:
-    description:
-      - The engine's command line program, a name looked up on E(PATH) or a path.
-      - Defaults to C(podman), C(docker), C(ctr) or C(isula) for the O(engine).
-      - Ignored for O(engine=oci).
-    type: str
-  namespace:
-    description:
-      - The containerd namespace to look in, for O(engine=containerd) (C(ctr -n)).
-      - Ignored by the other engines.
-    type: str
-    default: default
+extends_documentation_fragment:
+  - fleetimage.separated.engine
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -82,8 +72,6 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
-  - Container engines are reached as their own command line reaches them; set their environment variables
-    (E(DOCKER_HOST), E(CONTAINERD_ADDRESS), E(CONTAINERS_STORAGE_CONF), ...) with the task's C(environment) keyword.
   - An image counts as present when the store holds an image under its name, whatever its id, as
     M(fleetimage.separated.separated_image_load) decides whether to load. Compare RV(apps.image_id) with
     RV(apps.bundle_image_id) (known with O(verify)) to find a host holding another image under the name.
@@ -225,11 +213,7 @@ files_needed:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._info import bundle_info
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import (
-    DEFAULT_CONTAINERD_NAMESPACE,
-    DEFAULT_OCI_STORE,
-    ENGINES,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._stores import store_argument_spec
 
 
 def main():
@@ -238,10 +222,7 @@ def main():
             dir=dict(type="path"),
             names=dict(type="list", elements="str"),
             verify=dict(type="bool", default=False),
-            engine=dict(type="str", default="oci", choices=list(ENGINES)),
-            store=dict(type="path", default=DEFAULT_OCI_STORE),
-            executable=dict(type="str"),
-            namespace=dict(type="str", default=DEFAULT_CONTAINERD_NAMESPACE),
+            **store_argument_spec()
         ),
         required_one_of=[("dir", "names")],
         supports_check_mode=True,

@@ -89,26 +89,14 @@ options:
       - Ignored by the container engines, which keep their own storage.
     type: path
     default: /var/lib/fleetimage/oci
-  executable:
-    description:
-      - The engine's command line program, a name looked up on E(PATH) or a path.
-      - Defaults to C(podman), C(docker), C(ctr) or C(isula) for the O(engine).
-      - Ignored for O(engine=oci).
-    type: str
-  namespace:
-    description:
-      - The containerd namespace to load into, for O(engine=containerd) (C(ctr -n)).
-      - Kubernetes nodes (the CRI plugin) keep their images in V(k8s.io); use that for images that
-        pods are to find.
-      - Ignored by the other engines.
-    type: str
-    default: default
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name).
       - C(changed) is still false when the store ends up as it was.
     type: bool
     default: false
+extends_documentation_fragment:
+  - fleetimage.separated.engine
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -125,14 +113,8 @@ notes:
     to disk -- and atomic; a load that fails or is killed leaves the store as it was, and the next
     load removes anything a killed one left behind.
   - Two loads into one store at the same time both succeed; the index is replaced under a lock.
-  - Container engines are reached as their own command line reaches them; set their environment
-    variables with the task's C(environment) keyword. V(docker) uses E(DOCKER_HOST) (or the docker
-    context), V(containerd) uses E(CONTAINERD_ADDRESS) (default C(/run/containerd/containerd.sock))
-    and E(CONTAINERD_SNAPSHOTTER), V(podman) uses E(CONTAINERS_CONF) and E(CONTAINERS_STORAGE_CONF)
-    (or the user's and the system's files), V(isula) uses E(ISULAD_HOST). A temporary file (for
-    iSulad) goes to E(TMPDIR), or C(/var/tmp).
-  - An engine that is not installed, a daemon that cannot be reached or a load the engine refuses
-    fails the task with the engine's command and its own error output.
+  - A temporary file (for iSulad, whose load takes only a file) goes to E(TMPDIR), or C(/var/tmp).
+  - A load the engine refuses fails the task with the engine's command and its own error output.
   - For container engines RV(layers_written) and RV(layers_reused) are null (the engines do not say
     which layers they stored and which they already had) and RV(bytes_written) counts the bytes of
     the archive handed to the engine. See C(docs/engines.md).
@@ -270,11 +252,7 @@ bytes_written:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import (
-    DEFAULT_CONTAINERD_NAMESPACE,
-    DEFAULT_OCI_STORE,
-    ENGINES,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._stores import store_argument_spec
 
 
 def main():
@@ -285,11 +263,8 @@ def main():
             base=dict(type="path"),
             lib=dict(type="path"),
             skip_check=dict(type="bool", default=False),
-            engine=dict(type="str", default="oci", choices=list(ENGINES)),
-            store=dict(type="path", default=DEFAULT_OCI_STORE),
-            executable=dict(type="str"),
-            namespace=dict(type="str", default=DEFAULT_CONTAINERD_NAMESPACE),
             force=dict(type="bool", default=False),
+            **store_argument_spec()
         ),
         supports_check_mode=True,
     )
