@@ -1,40 +1,21 @@
 # Copyright: (c) 2025, fleetimage maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pytest set-up: the Ansible fixtures of tests/ansible.py for every test.
+"""pytest set-up: the Ansible fixtures of tests/ansible_harness.py for every test.
 
-Order matters here:
-
-1. The test environment (ANSIBLE_* variables) is prepared before anything
-   imports Ansible, because Ansible reads its configuration once, at import.
-   That is why pytest.ini turns off pytest-ansible's automatic loading
-   (``-p no:pytest-ansible``): it is loaded below, after the set-up.
-2. tests/ is on sys.path (so tests can ``import support...``), where
-   tests/ansible.py would shadow ansible-core. ansible-core is therefore
-   imported with tests/ off sys.path, and tests/ansible.py is loaded under
-   the name ``tests_ansible`` (tests may ``from tests_ansible import ...``).
+The test environment (ANSIBLE_* variables) is prepared before anything
+imports Ansible, because Ansible reads its configuration once, at import.
+That is why pytest.ini turns off pytest-ansible's automatic loading
+(``-p no:pytest-ansible``): it is loaded below, after the set-up.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 
+import ansible_harness as _harness  # noqa: E402  (tests/ is on sys.path: pytest puts it there)
 
-def _load_harness():
-    name = "tests_ansible"
-    if name not in sys.modules:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ansible.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_harness = _load_harness()
 _harness.prepare_environment()
-_harness.import_ansible_core()
+import ansible.constants  # noqa: E402,F401  (Ansible reads its settings once, at import: after the line above)
 
 # Already loaded when pytest ran without this repository's pytest.ini.
 pytest_plugins = [] if "pytest_ansible.plugin" in sys.modules else ["pytest_ansible.plugin"]

@@ -1,6 +1,6 @@
 # Copyright: (c) 2025, fleetimage maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The test harness of tests/ansible.py works, shown with ansible.builtin modules."""
+"""The test harness of tests/ansible_harness.py works, shown with ansible.builtin modules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from pathlib import Path
 
-from tests_ansible import parse_recap  # tests/ansible.py, loaded by conftest.py
+from ansible_harness import parse_recap
 
 
 def test_environment_is_kept_out_of_home(ansible_test_env):

@@ -1,7 +1,7 @@
 """separated_image_save and separated_image_info through Ansible, on localhost.
 
 The main paths run the modules as a playbook task would (the run_module fixture
-of tests/ansible.py); the detailed cases are in tests/unit/test_save.py and
+of tests/ansible_harness.py); the detailed cases are in tests/unit/test_save.py and
 tests/unit/test_info.py. The tests marked `engine` build their images with
 buildah from local files (a static busybox and a few text files, no network)
 in a podman storage of their own, and export them through `podman save`.

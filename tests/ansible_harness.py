@@ -31,9 +31,7 @@ Fixtures:
 
 ``ansible_test_env`` (session): the environment dict the tests run Ansible with.
 
-The fixtures and hooks are offered to all tests by ``tests/conftest.py``,
-which loads this file as the module ``tests_ansible`` (as ``ansible`` it
-would shadow ansible-core).
+The fixtures and hooks are offered to all tests by ``tests/conftest.py``.
 
 Environment: ``prepare_environment()`` (called by ``tests/conftest.py`` before
 Ansible is imported) fills in, unless already set by ``scripts/test.sh``:
@@ -86,7 +84,7 @@ DOCUMENTATION = """
 name: %(name)s
 type: stdout
 short_description: print each task result as one JSON line
-description: Used by tests/ansible.py to read module results from the ansible CLI.
+description: Used by tests/ansible_harness.py to read module results from the ansible CLI.
 """
 
 
@@ -159,22 +157,6 @@ def prepare_environment() -> dict[str, str]:
     os.environ["ANSIBLE_NOCOLOR"] = "1"
     os.environ.pop("ANSIBLE_FORCE_COLOR", None)
     return current_test_env()
-
-
-def import_ansible_core() -> None:
-    """Import ansible-core with this folder off sys.path (this file is named ansible.py)."""
-    here = Path(__file__).resolve().parent
-    loaded = sys.modules.get("ansible")
-    if loaded is not None:
-        if Path(getattr(loaded, "__file__", None) or "/").resolve().parent == here:
-            raise RuntimeError(f"{here / 'ansible.py'} was imported as 'ansible', shadowing ansible-core")
-        return
-    saved = list(sys.path)
-    sys.path[:] = [entry for entry in saved if Path(entry or os.getcwd()).resolve() != here]
-    try:
-        import ansible.constants  # pylint: disable=import-outside-toplevel,unused-import
-    finally:
-        sys.path[:] = saved + [entry for entry in sys.path if entry not in saved]
 
 
 def current_test_env() -> dict[str, str]:
