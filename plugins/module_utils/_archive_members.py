@@ -10,16 +10,14 @@ names, '..', stray files) is an error naming the tarball and the member.
 
 from __future__ import annotations
 
-import lzma
+import io
 import re
 import tarfile
-import zlib
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import (
-    CHUNK,
-    HashingReader,
-    decompressed,
+    DECOMPRESSION_ERRORS,
     detect_compression,
+    open_tarball,
 )
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
@@ -30,7 +28,7 @@ _LAYER_DIR = re.compile(r"^([0-9a-f]{64})$")
 _LAYER_FILE = re.compile(r"^([0-9a-f]{64})/(VERSION|json|layer\.tar)$")
 _CONFIG = re.compile(r"^([0-9a-f]{64})\.json$")
 # What a truncated or corrupted stream raises, whichever decompressor reads it.
-_STREAM_ERRORS = (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error)
+_STREAM_ERRORS = (tarfile.TarError,) + DECOMPRESSION_ERRORS
 _KIND_OF_LAYER_FILE = {"VERSION": "layer_version", "json": "layer_json", "layer.tar": "layer_tar"}
 
 
@@ -79,19 +77,89 @@ def stream_tarball(path, on_member):
     Calls on_member(name, kind, id, member, tar) for every member, in archive
     order; for files the callback reads tar.extractfile(member) itself, or
     leaves it unread to skip it. Returns the sha256 (hex) of all the file's
-    bytes, read in the same pass.
+    bytes, read in the same pass. A compressed tarball is decompressed to
+    its end, past the tar's end-of-archive blocks, so that its checksums
+    (gzip's CRC) and anything after them are checked too.
+
+    Headers -- ustar, pax and GNU long names -- are parsed by the standard
+    library's tarfile, exactly as in its stream mode; the members' bytes are
+    handed out by _Archive.extractfile without tarfile's copies.
     """
     kind = detect_compression(path)
-    with open(path, "rb", buffering=0) as f:
-        raw = HashingReader(f)
-        stream = decompressed(raw, kind, path)
+    with open_tarball(path, kind) as stream:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:
-                for member in tar:
-                    name, member_kind, member_id = classify(member, path)
-                    on_member(name, member_kind, member_id, member, tar)
+            tar = tarfile.TarFile(fileobj=stream, mode="r")
+            archive = _Archive(tar, stream)
+            for member in tar:
+                name, member_kind, member_id = classify(member, path)
+                on_member(name, member_kind, member_id, member, archive)
+            if kind != "tar":
+                stream.read_to_end()
         except _STREAM_ERRORS as exc:
             raise BundleError("%s is not a valid %s archive: %s" % (path, "tar" if kind == "tar" else kind + "-compressed tar", exc))
-        finally:
-            stream.close()
-        return raw.drain()
+        return stream.file_sha256()
+
+
+class _Archive(object):
+    """What on_member receives as `tar`: extractfile() of the member being visited."""
+
+    def __init__(self, tar, stream):
+        self._tar = tar
+        self._stream = stream
+
+    def extractfile(self, member):
+        if member.isreg() and getattr(member, "sparse", None) is None:
+            return _MemberReader(self._stream, member)
+        # Sparse files and anything else: tarfile's own reader, as before.
+        return self._tar.extractfile(member)
+
+
+class _MemberReader(io.RawIOBase):
+    """The bytes of one regular member, read from the stream in place.
+
+    read1() hands on the stream's chunks as they are (no copy when a whole
+    chunk lies inside the member); read() and readinto() fill what they are
+    asked for, as tarfile's own member files do.
+    """
+
+    def __init__(self, stream, member):
+        super(_MemberReader, self).__init__()
+        self._stream = stream
+        self._position = member.offset_data
+        self._left = member.size
+
+    def readable(self):
+        return True
+
+    def read1(self, size=-1):
+        if self._left <= 0:
+            return b""
+        if self._stream.tell() != self._position:
+            # Only members not yet passed can be read, as in tarfile's stream mode.
+            if self._stream.tell() > self._position:
+                raise tarfile.StreamError("seeking backwards is not allowed")
+            self._stream.seek(self._position)
+        wanted = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._stream.read1(wanted)
+        if not data:
+            raise tarfile.ReadError("unexpected end of data")
+        self._left -= len(data)
+        self._position += len(data)
+        return data
+
+    def read(self, size=-1):
+        parts, wanted = [], self._left if size is None or size < 0 else min(size, self._left)
+        while wanted > 0:
+            data = self.read1(wanted)
+            parts.append(data)
+            wanted -= len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readinto(self, buffer):
+        target = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(target) and self._left > 0:
+            data = self.read1(len(target) - done)
+            target[done:done + len(data)] = data
+            done += len(data)
+        return done

@@ -28,6 +28,7 @@ import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._staging_writer import StagingWriter
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -110,6 +111,7 @@ class _Destination(object):
         self.store = store
         self.committed = False
         self._staged = {}  # digest -> staged file path
+        self._writer = None  # the StagingWriter of the layers, once one is put
         with store_lock(store):
             _remove_abandoned_staging(store)
             self._dir = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=store)
@@ -120,32 +122,55 @@ class _Destination(object):
         return digest in self._staged or os.path.exists(_blob_path(self.store, digest))
 
     def put_layer(self, reader):
-        """Stage the uncompressed layer READER; return (digest, size)."""
+        """Stage the uncompressed layer READER; return (digest, size).
+
+        The layer is hashed here as it is read; a thread of its own writes
+        and fsyncs it meanwhile (see _staging_writer), so that the disk works
+        while the next bytes are decompressed. commit() waits for it.
+        """
+        writer = self._layer_writer()
         fd, path = _staging_file(self._dir)
+        writer.adopt(fd)
         sha256 = hashlib.sha256()
         size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in iter(lambda: reader.read(CHUNK), b""):
-                    sha256.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as exc:
-            raise BundleError("writing a layer into the store %s failed: %s" % (self.store, exc))
+        # read1: the reader's chunks as they come, without filling (copying) a buffer.
+        read = getattr(reader, "read1", reader.read)
+        while True:
+            chunk = read(CHUNK)
+            if not chunk:
+                break
+            if not isinstance(chunk, bytes):
+                chunk = bytes(chunk)  # written later: a buffer the reader reuses would change meanwhile
+            sha256.update(chunk)
+            size += len(chunk)
+            self._writing(writer.write, fd, chunk)
         digest = "sha256:" + sha256.hexdigest()
         if self.has_blob(digest):
-            os.unlink(path)
+            self._writing(writer.discard, fd, path)
         else:
+            self._writing(writer.finish, fd)
             self._staged[digest] = path
         return digest, size
+
+    def _layer_writer(self):
+        if self._writer is None:
+            self._writer = StagingWriter()
+        return self._writer
+
+    def _writing(self, call, *args):
+        """CALL the writer; its errors (of this write or of an earlier one) in the store's words."""
+        try:
+            call(*args)
+        except OSError as exc:
+            raise BundleError("writing a layer into the store %s failed: %s" % (self.store, exc))
 
     def commit(self, config_bytes, diff_ids, names):
         """Make the image visible under NAMES; return what changed.
 
         DIFF_IDS must each be staged or already in the store.
         """
+        if self._writer is not None:
+            self._writing(self._writer.wait)  # every layer written and synced
         config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         layers = [{"mediaType": MEDIA_LAYER, "digest": d, "size": self._blob_size(d)} for d in diff_ids]
         manifest = canonical_json({
@@ -175,6 +200,8 @@ class _Destination(object):
         }
 
     def close(self, remove_store_dirs):
+        if self._writer is not None:
+            self._writer.close()  # no write may land in the folder once it is removed
         shutil.rmtree(self._dir, ignore_errors=True)
         os.close(self._dir_fd)  # releases the staging lock
         if remove_store_dirs:
