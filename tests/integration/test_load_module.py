@@ -75,3 +75,11 @@ def test_skip_check_through_ansible(run_module, bundle, tmp_path):
     result = run_module("separated_image_load", name="app1:1", dir=str(bundle), store=str(tmp_path / "s"), skip_check=True)
     assert not result["failed"], result.get("msg")
     assert result["checksums_verified"] is False and result["image"]["id"] == IMAGE_IDS["app1:1"]
+
+
+def test_required_options_as_isula_build_requires_them(run_module, bundle):
+    """isula-build refuses a load without a folder, and base or lib without a folder."""
+    result = run_module("separated_image_load", name="app1:1")
+    assert result["failed"] and "dir" in result["msg"]
+    result = run_module("separated_image_load", name="app1:1", base=str(bundle / "app1_1_base_image.tar.gz"))
+    assert result["failed"] and "dir" in result["msg"]

@@ -419,3 +419,24 @@ def test_image_with_a_missing_blob_is_not_present(bundle, store):
     blob(store, result["image"]["layers"][-1]).unlink()
     again = load(bundle, store)
     assert again["action"] == "loaded" and again["changed"] is True and again["layers_written"] == 1
+
+
+# isula-build's own shell tests of `ctr-img load`, the cases not covered above
+
+
+@pytest.mark.parametrize("given", ["base", "lib"])
+def test_only_base_or_only_lib_given_like_dash_b_or_dash_l(bundle, store, tmp_path, given):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    file_name = {"base": BASE, "lib": LIB}[given]
+    os.rename(bundle / file_name, elsewhere / file_name)
+    result = load(bundle, store, **{given: str(elsewhere / file_name)})
+    assert result["image"]["id"] == IMAGE_IDS["app1:1"]
+    assert result["tarballs"][given] == str(elsewhere / file_name)
+
+
+def test_text_file_as_lib_is_refused(bundle, store, tmp_path):
+    text = tmp_path / "lib.txt"
+    text.write_text("not a tarball either\n" * 40)
+    set_hash(bundle, LIB, sha256(text))
+    assert_fails_cleanly(bundle, store, "is neither a tar archive nor a compressed one", lib=str(text))
