@@ -15,7 +15,8 @@ import sys
 import ansible_harness as _harness  # noqa: E402  (tests/ is on sys.path: pytest puts it there)
 
 _harness.prepare_environment()
-import ansible.constants  # noqa: E402,F401  (Ansible reads its settings once, at import: after the line above)
+# Ansible reads its settings once, at import: after the line above.
+import ansible.constants  # noqa: E402,F401  # pylint: disable=unused-import,wrong-import-position
 
 # Already loaded when pytest ran without this repository's pytest.ini.
 pytest_plugins = [] if "pytest_ansible.plugin" in sys.modules else ["pytest_ansible.plugin"]

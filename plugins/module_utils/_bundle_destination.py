@@ -129,4 +129,3 @@ def _read_index(dest):
     if not isinstance(index, dict) or not all(isinstance(entry, dict) for entry in index.values()):
         return None, "its %s is not a bundle index" % INDEX_FILE_NAME
     return index, None
-

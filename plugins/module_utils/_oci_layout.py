@@ -363,7 +363,7 @@ def _staging_file(folder, prefix="tmp"):
 
 
 def _blob_path(store, digest):
-    algorithm, _, hexdigest = digest.partition(":")
+    algorithm, hexdigest = digest.partition(":")[::2]
     return os.path.join(store, "blobs", algorithm, hexdigest)
 
 
