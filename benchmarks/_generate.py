@@ -33,6 +33,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_write
     go_json,
     write_bundle,
 )
+from ansible_collections.fleetimage.separated.tests.support.images import ChunkReader
 
 MIB = 1024 * 1024
 # Share of app1's image per layer, bottom to top: base, lib x2, app x2.
@@ -115,29 +116,6 @@ def _layer_chunks(entries):
     yield b"\0" * 1024
 
 
-class _ChunkReader(io.RawIOBase):
-    """A read-only file over an iterator of byte strings (or memoryviews)."""
-
-    def __init__(self, chunks):
-        super(_ChunkReader, self).__init__()
-        self._chunks = iter(chunks)
-        self._pending = memoryview(b"")
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-
 def generated_layer(label, total, seed):
     """A LayerSource of about TOTAL bytes, generated each time it is opened; and its diff id."""
     entries, size = _layer_plan(label, total, seed)
@@ -146,7 +124,7 @@ def generated_layer(label, total, seed):
         digest.update(chunk)
 
     def open_layer():
-        return io.BufferedReader(_ChunkReader(_layer_chunks(entries)), MIB)
+        return io.BufferedReader(ChunkReader(_layer_chunks(entries)), MIB)
 
     return LayerSource(size, open_layer), "sha256:" + digest.hexdigest()
 

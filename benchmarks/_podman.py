@@ -54,13 +54,30 @@ class PodmanStore(object):
 
     def reset(self):
         """An empty store: what a host that never loaded the image has."""
-        if os.path.isdir(self.graphroot):
-            # Unmounts whatever podman may have mounted, then forgets every image.
-            subprocess.run(["podman", "system", "reset", "-f"], env=self.env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        self._unmount()
         for folder in self.watched:
             shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(self.tmpdir)
+
+    def close(self):
+        """Remove the store and everything podman mounted for it."""
+        self._unmount()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _unmount(self):
+        """Unmount, deepest first, what podman left mounted under the folder.
+
+        Its overlay driver keeps graphroot/overlay bind-mounted onto itself
+        after podman exits, and a check it makes at start may leave an
+        overlay mount behind: removed without this, they would stay mounted
+        over deleted folders. (Not `podman system reset`: it also removes the
+        host's network definitions.)
+        """
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+        mine = [p for p in points if p == self.folder or p.startswith(self.folder + "/")]
+        for point in sorted(mine, key=len, reverse=True):
+            subprocess.run(["umount", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
     def image_id(self, reference):
         proc = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", reference], env=self.env,

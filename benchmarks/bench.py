@@ -235,12 +235,8 @@ class Bench(object):
 
     # --- the run -----------------------------------------------------------------------
 
-    def run(self):
-        started = time.perf_counter()
-        for method, why in sorted(self.skipped.items()):
-            print("bench: SKIPPED %s: %s" % (method, why), flush=True)
-        sizes = [(self.args.size, True)] + [(s, False) for s in self.args.sweep if s != self.args.size]
-        bundles = {}
+    def _run_sizes(self, sizes, bundles):
+        """Every repetition of every group at every size; BUNDLES gets each size's bundle as it is made."""
         for size, main in sizes:
             path, info, seconds = self.bundle(size)
             bundles[size] = dict(info, path=path, generated_seconds=seconds, main=main)
@@ -254,11 +250,25 @@ class Bench(object):
                 shift = rep % len(groups)
                 for name, group in groups[shift:] + groups[:shift]:
                     group()
-        if not self.args.keep_bundles:
-            for info in bundles.values():
-                shutil.rmtree(info["path"], ignore_errors=True)
-                os.unlink(info["path"] + ".json")
-        shutil.rmtree(self.work, ignore_errors=True)
+
+    def run(self):
+        started = time.perf_counter()
+        for method, why in sorted(self.skipped.items()):
+            print("bench: SKIPPED %s: %s" % (method, why), flush=True)
+        sizes = [(self.args.size, True)] + [(s, False) for s in self.args.sweep if s != self.args.size]
+        bundles = {}
+        try:
+            self._run_sizes(sizes, bundles)
+        finally:
+            if self.podman is not None:
+                self.podman.close()
+            if not self.args.keep_bundles:
+                for info in bundles.values():
+                    shutil.rmtree(info["path"], ignore_errors=True)
+                    os.unlink(info["path"] + ".json")
+                if not os.listdir(self.bundles):
+                    os.rmdir(self.bundles)
+            shutil.rmtree(self.work, ignore_errors=True)
         elapsed = time.perf_counter() - started
         document = {
             "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

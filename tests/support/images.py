@@ -215,7 +215,7 @@ def _generated_layer(member_name, size, seed):
         yield from _half_compressible(size, seed)
         yield trailer
 
-    return LayerSource(len(header) + size + len(trailer), lambda: _ChunkReader(chunks()))
+    return LayerSource(len(header) + size + len(trailer), lambda: ChunkReader(chunks()))
 
 
 def _half_compressible(size, seed):
@@ -235,11 +235,11 @@ def _half_compressible(size, seed):
         yield block
 
 
-class _ChunkReader(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """A read-only file over an iterator of byte strings."""
 
     def __init__(self, chunks):
-        super(_ChunkReader, self).__init__()
+        super(ChunkReader, self).__init__()
         self._chunks = iter(chunks)
         self._pending = memoryview(b"")
 
