@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+from support.bundles import copy_bundle
+
 import ansible_harness as _harness  # noqa: E402  (tests/ is on sys.path: pytest puts it there)
 
 _harness.prepare_environment()
@@ -27,3 +30,15 @@ run_playbook = _harness.run_playbook
 ansible_test_env = _harness.ansible_test_env
 pytest_configure = _harness.pytest_configure
 pytest_report_header = _harness.pytest_report_header
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    """A writable copy of the bundle isula-build wrote (app1:1 and app2:1)."""
+    return copy_bundle(tmp_path / "bundle")
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Where an OCI store is to be: the folder does not exist yet."""
+    return tmp_path / "store"

@@ -14,18 +14,13 @@ import os
 import stat
 
 import pytest
-from support.bundles import IMAGE_IDS, copy_bundle, read_index, set_hash, write_index
+from support.bundles import IMAGE_IDS, read_index, set_hash, write_index
 
 pytestmark = pytest.mark.engine
 
 # Diff ids of the fixture's layers, short (the fixture's README): base, lib, lib, then the app's own.
 APP1_LAYERS = ["80b937b87d8e", "e2606164fb53", "b666451e90ce", "242764f2a97f", "12fdd7736404"]
 APP2_LAYERS = APP1_LAYERS[:3] + ["95458a8049b5"]
-
-
-@pytest.fixture
-def bundle(tmp_path):
-    return copy_bundle(tmp_path / "bundle")
 
 
 def load(run_module, engine, check=False, **args):

@@ -5,14 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from support.bundles import IMAGE_IDS, copy_bundle, set_hash, tree_snapshot
+from support.bundles import IMAGE_IDS, set_hash, tree_snapshot
 from support.images import make_bundle
-
-
-@pytest.fixture
-def bundle(tmp_path):
-    return copy_bundle(tmp_path / "bundle")
 
 
 def test_load_then_present_then_check_mode(run_module, bundle, tmp_path):

@@ -21,6 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 ISULA_FIXTURE = REPO.parent / "shared" / "fixtures" / "isula-build"
 ISULA_BUNDLE = ISULA_FIXTURE / "withlib"
 
+# The tarballs of isula-build's bundle: app2 shares app1's base and lib.
+APP1 = "app1_1_app_image.tar.gz"
+APP2 = "app2_1_app_image.tar.gz"
+LIB = "app1_1_lib_image.tar.gz"
+BASE = "app1_1_base_image.tar.gz"
+
 # The images isula-build's bundle must load as (from the fixture's README).
 IMAGE_IDS = {
     "app1:1": "7b2224009c4e4b0eacfc453c4a76b244bb5fe66ac82c9c83ff63a379dbecc764",

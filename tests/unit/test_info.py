@@ -6,9 +6,12 @@ import os
 
 import pytest
 from support.bundles import (
+    APP1,
+    APP2,
+    BASE,
+    LIB,
     IMAGE_IDS,
     ISULA_BUNDLE,
-    copy_bundle,
     read_index,
     rewrite_tarball,
     sha256,
@@ -20,21 +23,6 @@ from support.images import make_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._info import bundle_info
 from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
-
-APP1 = "app1_1_app_image.tar.gz"
-APP2 = "app2_1_app_image.tar.gz"
-LIB = "app1_1_lib_image.tar.gz"
-BASE = "app1_1_base_image.tar.gz"
-
-
-@pytest.fixture
-def bundle(tmp_path):
-    return copy_bundle(tmp_path / "bundle")
-
-
-@pytest.fixture
-def store(tmp_path):
-    return tmp_path / "store"
 
 
 def info(bundle=None, store=None, **params):

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 from support.bundles import (
+    APP1,
+    APP2,
+    BASE,
+    LIB,
     IMAGE_IDS,
     ISULA_BUNDLE,
-    copy_bundle,
     file_info,
     members,
     read_index,
@@ -28,21 +31,6 @@ from support.bundles import (
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
-
-APP1 = "app1_1_app_image.tar.gz"
-APP2 = "app2_1_app_image.tar.gz"
-LIB = "app1_1_lib_image.tar.gz"
-BASE = "app1_1_base_image.tar.gz"
-
-
-@pytest.fixture
-def bundle(tmp_path):
-    return copy_bundle(tmp_path / "bundle")
-
-
-@pytest.fixture
-def store(tmp_path):
-    return tmp_path / "store"
 
 
 def load(bundle, store, name="app1:1", check_mode=False, **params):
