@@ -50,7 +50,7 @@ def lookup(store, name):
     The image counts as present only when its manifest, config and every layer
     blob are in the store.
     """
-    index = _read_index(store)
+    index = read_index(store)
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME)
         if ref and _names_match(ref, name):
@@ -289,7 +289,7 @@ def _remove_abandoned_staging(store):
 
 def _update_index(store, staging_dir, manifest_digest, manifest_size, names):
     """Point every name at the manifest; replace index.json atomically. Return whether it changed."""
-    index = _read_index(store)
+    index = read_index(store)
     old = canonical_json(index)
     # A name keeps its place in the index (so a reload of the same image
     # changes nothing); a name new to the store is appended.
@@ -325,7 +325,8 @@ def _index_entry(name, manifest_digest, manifest_size):
     }
 
 
-def _read_index(store):
+def read_index(store):
+    """The store's index.json as a dict; an empty index when the store has none yet."""
     path = os.path.join(store, "index.json")
     try:
         with open(path, "rb") as f:

@@ -14,7 +14,6 @@ it twice, and is refused with its media type named.
 from __future__ import annotations
 
 import collections
-import errno
 import hashlib
 import io
 import json
@@ -24,6 +23,7 @@ import re
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import broken_candidate, candidate
+from ansible_collections.fleetimage.separated.plugins.module_utils._oci_layout import read_index
 
 REF_NAME = "org.opencontainers.image.ref.name"
 UNCOMPRESSED_LAYERS = (
@@ -56,19 +56,9 @@ def read_oci_store(store):
 
 
 def _read_index(store):
-    path = os.path.join(store, "index.json")
-    try:
-        index = json.loads(_read_limited(path).decode("utf-8"))
-    except (OSError, IOError) as exc:
-        if exc.errno == errno.ENOENT:
-            raise BundleError("OCI store %s has no index.json: no image was ever loaded into it" % store)
-        raise BundleError("OCI store index %s cannot be read: %s" % (path, exc.strerror or exc))
-    except ValueError as exc:
-        raise BundleError("OCI store index %s is not valid JSON: %s" % (path, exc))
-    if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
-        raise BundleError("OCI store index %s is not an OCI image index" % path)
-    index.setdefault("manifests", [])
-    return index
+    if not os.path.exists(os.path.join(store, "index.json")):
+        raise BundleError("OCI store %s has no index.json: no image was ever loaded into it" % store)
+    return read_index(store)
 
 
 def _image(store, manifest_digest):
