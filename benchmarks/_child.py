@@ -21,9 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_index  # noqa: E402
-from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import sha256_of_file  # noqa: E402
-from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image  # noqa: E402
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index  # noqa: E402
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file  # noqa: E402
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image  # noqa: E402
 
 import _isula  # noqa: E402
 import _podman  # noqa: E402

@@ -27,7 +27,7 @@ import os
 import random
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
     ImageSource,
     LayerSource,
     go_json,

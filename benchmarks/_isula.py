@@ -33,9 +33,9 @@ import tarfile
 import time
 import zlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import sha256_of_file
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_source import read_docker_archive
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 
 try:

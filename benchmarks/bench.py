@@ -106,7 +106,7 @@ class Bench(object):
             self._skip("podman", why)
             self._skip("isula_podman", why)
         else:
-            from ansible_collections.fleetimage.separated.plugins.module_utils import _stores
+            from ansible_collections.fleetimage.separated.plugins.module_utils._store import registry as _stores
 
             if "podman" not in getattr(_stores, "ENGINES", ()):
                 self._skip("podman", "this project's engine=\"podman\" store is not available yet "

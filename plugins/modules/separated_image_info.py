@@ -212,8 +212,8 @@ files_needed:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._info import bundle_info
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import store_argument_spec
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.info import bundle_info
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
 def main():

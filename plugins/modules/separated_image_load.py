@@ -251,8 +251,8 @@ bytes_written:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import store_argument_spec
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
 def main():

@@ -282,9 +282,9 @@ files:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._image_sources import SOURCES
-from ansible_collections.fleetimage.separated.plugins.module_utils._save import save_bundle
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import DEFAULT_OCI_STORE
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_sources import SOURCES
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save import save_bundle
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import DEFAULT_OCI_STORE
 
 
 def main():

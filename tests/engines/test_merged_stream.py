@@ -17,14 +17,14 @@ import tarfile
 import pytest
 from support.bundles import IMAGE_IDS, copy_bundle, members, rewrite_tarball
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_index import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import (
     app_entry,
     read_index,
     resolve_tarballs,
 )
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._merged_archive import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.merged import (
     read_image_metadata,
     write_merged_archive,
 )

@@ -22,7 +22,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
     ImageSource,
     LayerSource,
     go_json,

@@ -14,15 +14,15 @@ import tracemalloc
 
 import pytest
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_writer
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import writer as _bundle_writer
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
     ImageSource,
     LayerSource,
     go_json,
     legacy_layer_ids,
     write_bundle,
 )
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_source import read_docker_archive
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.tests.support.bundles import ISULA_FIXTURE
 from ansible_collections.fleetimage.separated.tests.support.images import (

@@ -15,8 +15,8 @@ import pytest
 from support.bundles import IMAGE_IDS, copy_bundle, tree_snapshot
 from support.images import make_bundle
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
 
 
 def _load_in_child(args):
@@ -66,7 +66,7 @@ def test_blobs_and_index_are_flushed_before_success(tmp_path, monkeypatch):
 KILL_SCRIPT = """
 import sys
 sys.path[:0] = sys.argv[4:]
-from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
 load_image({"name": sys.argv[1], "dir": sys.argv[2], "store": sys.argv[3]})
 """
 

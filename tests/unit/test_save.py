@@ -21,17 +21,17 @@ import pytest
 from support.bundles import IMAGE_IDS, ISULA_BUNDLE, ISULA_FIXTURE, copy_bundle, members, tree_snapshot, write_tarball
 from support.images import make_images, write_docker_archive
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
     ImageSource,
     LayerSource,
     go_json,
 )
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_metadata import read_archive_metadata
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_source import read_docker_archive
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.stream_metadata import read_archive_metadata
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._save import save_bundle
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save import save_bundle
 
 ARCHIVES = [str(ISULA_FIXTURE / "archives" / (name + ".tar")) for name in ("app1", "app2", "base", "lib")]
 APP_IDS = dict(IMAGE_IDS, **{"base:1": "80f89ca78b2a9b06b7f4a36ecea1f6a6ecf3b4acfe082ffffba7f5e8eac4687e",

@@ -19,11 +19,11 @@ import zlib
 import pytest
 from support.bundles import copy_bundle, members, set_hash, sha256, tree_snapshot, write_tarball
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _compressed_stream
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive_members import stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import pipeline as _compressed_stream
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._staging_writer import StagingWriter
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import StagingWriter
 
 BASE = "app1_1_base_image.tar.gz"
 LAYER_ID = "a" * 64

@@ -20,8 +20,8 @@ import functools
 import json
 import platform
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._engine_load import Engine
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.flow import Engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 

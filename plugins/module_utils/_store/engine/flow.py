@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import collections
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._merged_archive import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.merged import (
     read_image_metadata,
     write_merged_archive,
 )
-from ansible_collections.fleetimage.separated.plugins.module_utils._oci_load import check_sum
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.load import check_sum
 
 # What this flow needs of an engine:
 #   label              its name in messages ("podman")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_writer
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import legacy_layer_ids
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import writer as _bundle_writer
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import legacy_layer_ids
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import checked_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name
 
 RENAME_FILE_MAX_BYTES = 1024 * 1024
 

@@ -17,9 +17,9 @@ import posixpath
 import tarfile
 import zlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import candidate
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import candidate
 
 CHUNK = 1024 * 1024
 # Configs and manifest.json are a few KiB; a layer this small may be kept too.

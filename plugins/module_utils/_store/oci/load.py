@@ -14,11 +14,11 @@ checksum is computed, when checks are on.
 
 from __future__ import annotations
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive_members import read_small, stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_index import layer_hints
-from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import sha256_of_file
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive import DockerArchive
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import layer_hints
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 

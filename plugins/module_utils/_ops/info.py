@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import stat
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_index, _bundle_verify
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import verify as _bundle_verify
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import open_store
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
 
 def bundle_info(params):

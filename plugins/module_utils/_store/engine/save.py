@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_metadata import read_archive_metadata
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.stream_metadata import read_archive_metadata
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 ENGINE_SOURCES = ("podman", "docker")

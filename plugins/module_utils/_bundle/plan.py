@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_writer
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import writer as _bundle_writer
 
 HASH_FIELDS = ("appHash", "libHash", "baseHash")
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import io
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive_members import read_small, stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import CHUNK, HashingReader
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive import DockerArchive
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import CHUNK, HashingReader
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 

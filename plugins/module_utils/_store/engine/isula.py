@@ -22,8 +22,8 @@ from __future__ import annotations
 import functools
 import json
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._engine_load import Engine
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.flow import Engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 

@@ -16,15 +16,13 @@ from __future__ import annotations
 import collections
 import functools
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import (
-    _engine_containerd,
-    _engine_docker,
-    _engine_isula,
-    _engine_load,
-    _engine_podman,
-    _oci_layout,
-    _oci_load,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import containerd as _engine_containerd
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import docker as _engine_docker
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import isula as _engine_isula
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow as _engine_load
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import podman as _engine_podman
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import load as _oci_load
 
 Store = collections.namedtuple("Store", "lookup load")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import collections
 import hashlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive_members import read_small, stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import CHUNK, sha256_of_file
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive import DockerArchive
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import CHUNK, sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 # What one read of a tarball found: the sha256 of its bytes, its member

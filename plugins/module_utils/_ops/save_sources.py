@@ -17,11 +17,11 @@ import json
 import os
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_save
-from ansible_collections.fleetimage.separated.plugins.module_utils._docker_archive_source import read_docker_archive
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import save as _engine_save
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import candidate, merge_duplicates
-from ansible_collections.fleetimage.separated.plugins.module_utils._oci_source import read_oci_store
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import candidate, merge_duplicates
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.source import read_oci_store
 
 SOURCES = ("archive", "oci") + _engine_save.ENGINE_SOURCES
 ENGINE_SAVE_FILE_NAME = "engine-save.tar"

@@ -20,10 +20,10 @@ import json
 import os
 import re
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle_writer import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._image_catalog import broken_candidate, candidate
-from ansible_collections.fleetimage.separated.plugins.module_utils._oci_layout import read_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import broken_candidate, candidate
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import read_index
 
 REF_NAME = "org.opencontainers.image.ref.name"
 UNCOMPRESSED_LAYERS = (

@@ -28,7 +28,7 @@ import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
-from ansible_collections.fleetimage.separated.plugins.module_utils._staging_writer import StagingWriter
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import StagingWriter
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"

@@ -8,9 +8,9 @@ index lookup -> store lookup (present and not force: done, no tarball read)
 
 from __future__ import annotations
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
-from ansible_collections.fleetimage.separated.plugins.module_utils._stores import open_store
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
 
 def load_image(params, check_mode=False):

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import functools
 
-from ansible_collections.fleetimage.separated.plugins.module_utils import _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._engine_docker import facts_from_inspect
-from ansible_collections.fleetimage.separated.plugins.module_utils._engine_load import Engine
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import facts_from_inspect
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.flow import Engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, normalize_name
 
 

@@ -14,7 +14,7 @@ import io
 import re
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._compressed_stream import (
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import (
     DECOMPRESSION_ERRORS,
     detect_compression,
     open_tarball,
