@@ -19,9 +19,18 @@ description:
     sha256 is checked against the index while it is decompressed, every layer is checked against
     the image config's C(rootfs.diff_ids), and nothing becomes visible in the store until every
     check has passed.
-  - Idempotent and keyed on image presence. When the store already holds O(name) and O(force) is
-    false, the module reports RV(action=present) without reading any tarball, so a host that has
-    the image needs no tarball at all.
+  - Idempotent and keyed on content. The module reports RV(action=present) only when the store holds
+    O(name) as the very image this bundle would load. When O(name) holds another image (a tag reused
+    by a rebuild, such as C(app:latest)), the load runs, the name moves to the bundle's image, and
+    RV(previous_id) says which image the name held before; that image stays in the store under its
+    other names, if any (M(fleetimage.separated.separated_image_prune) removes what no name holds).
+  - What a no-op costs. For O(engine=oci), each load records in the store's C(index.json) the sha256
+    of the app tarball and the image id; when the index's C(appHash) equals the record, the module
+    decides from C(index.json) alone and reads no tarball, at any image size. An image without that
+    record (loaded by version 0.1.0 or another tool), and every image in a container engine, is
+    compared by image id, read from the app tarball's C(manifest.json) and config: the app tarball
+    is decompressed up to those two members (its own layers before them, not the lib and base
+    tarballs), then closed, and the engine is asked for the id under the name.
   - The default store is an OCI image layout folder (O(engine=oci)), written by this module
     alone, with no container engine needed. Layers are stored uncompressed, so a layer's digest
     is its diff id, and a layer already in the store is never written again, which is how a
@@ -91,7 +100,7 @@ options:
     default: /var/lib/fleetimage/oci
   force:
     description:
-      - Verify and import the bundle even when the store already holds O(name).
+      - Verify and import the bundle even when the store already holds O(name) as the bundle's image.
       - C(changed) is still false when the store ends up as it was.
     type: bool
     default: false
@@ -101,10 +110,16 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Reads the index and checks that the tarballs exist; reports RV(action=would_load) or RV(action=present); writes nothing.
+    details:
+      - Reads the index, decides presence as a real run does, and checks that the tarballs exist; reports
+        RV(action=would_load) (also for a name that holds another image) or RV(action=present); writes nothing.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+    support: full
+    details:
+      - The store's names and the image id under each, before and after. For O(engine=oci) every name of the
+        store; for a container engine O(name). In check mode the bundle's image id is not known yet and shows as
+        C((the bundle's image)).
 notes:
   - Tarballs may be gzip, bzip2, xz or zstd compressed, or plain tar; the compression is detected
     from the bytes. zstd needs the Python package C(zstandard) on the managed host; gzip is faster
@@ -177,10 +192,21 @@ RETURN = r"""
 action:
   description:
     - V(loaded) when the bundle was read and imported, V(present) when the store already held
-      the image and nothing was read, V(would_load) in check mode when a load would happen.
+      O(name) as the bundle's image, V(would_load) in check mode when a load would happen.
   returned: always
   type: str
   sample: loaded
+previous_id:
+  description:
+    - The id of the image the store held under O(name) before this run, or null when it held none.
+    - Differs from RV(image.id) when the load moved the name from another image to the bundle's.
+  returned: always
+  type: str
+  sample: ca86927501db29d57c51e6239e367576aa9e141be6b17ebef7118760775ca8ad
+diff:
+  description: In diff mode, the store's names and image ids before and after.
+  returned: when diff mode is on
+  type: dict
 image:
   description: The image, as loaded or as found in the store.
   returned: always
@@ -269,7 +295,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = load_image(module.params, check_mode=module.check_mode)
+        result = load_image(module.params, check_mode=module.check_mode, diff=module._diff)
     except BundleError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tarfile
 from pathlib import Path
 
@@ -343,9 +344,14 @@ def test_store_is_an_oci_layout_with_uncompressed_layers(bundle, store):
     result = load(bundle, store)
     assert json.loads((store / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
     (entry,) = oci_index(store)["manifests"]
+    loaded_at = entry["annotations"].pop("fleetimage.separated.loaded-at")
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", loaded_at)
     assert entry["annotations"] == {
         "org.opencontainers.image.ref.name": "app1:1",
         "io.containerd.image.name": "docker.io/library/app1:1",
+        # what the next load compares, reading no tarball: the app tarball it came from, and the image
+        "fleetimage.separated.app-sha256": sha256(ISULA_BUNDLE / APP1),
+        "fleetimage.separated.image-id": IMAGE_IDS["app1:1"],
     }
     manifest = json.loads(blob(store, entry["digest"]).read_bytes())
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"

@@ -2,19 +2,25 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What separated_image_load does, independent of Ansible.
 
-index lookup -> store lookup (present and not force: done, no tarball read)
--> resolve and check tarball paths -> (check mode: done) -> store load.
+index lookup -> store lookup -> does the store hold the bundle's image under
+the name (see presence.py; present and not force: done) -> resolve and check
+tarball paths -> (check mode: done) -> store load, which moves the name.
 """
 
 from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops import diff as _diff
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops import presence as _presence
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
 
-def load_image(params, check_mode=False):
-    """Load params['name'] from the bundle params['dir']; return the module result."""
+def load_image(params, check_mode=False, diff=False):
+    """Load params['name'] from the bundle params['dir']; return the module result.
+
+    With DIFF, the result has 'diff': the store's names and image ids before and after.
+    """
     name = normalize_name(params["name"])
     bundle_dir = params["dir"]
     entry = _bundle_index.app_entry(_bundle_index.read_index(bundle_dir), name, bundle_dir)
@@ -31,11 +37,14 @@ def load_image(params, check_mode=False):
     }
     result["tarballs"].setdefault("lib", None)
 
-    present = store.lookup(name)
-    if present is not None and not params.get("force"):
+    found = store.lookup(name)
+    result["previous_id"] = found["id"] if found else None
+    before = _diff.snapshot(store, [name]) if diff else None
+    if not params.get("force") and _presence.state_of(found, tarballs[0], name) == _presence.BUNDLE:
+        present = _presence.public_facts(found)
         present["name"] = name
         result.update(action="present", image=present)
-        return result
+        return _diff.added(result, before, before)
 
     _bundle_index.check_tarballs_exist(tarballs)
     if verify:
@@ -43,8 +52,9 @@ def load_image(params, check_mode=False):
     if check_mode:
         # Even with force, a present image may be re-tagged by the load: say it may change.
         result.update(changed=True, action="would_load", image={"name": name})
-        return result
+        return _diff.added(result, before, _diff.predicted(before, {name: "(the bundle's image)"}))
 
     outcome = store.load(tarballs, entry, name, verify)
     result.update(outcome, action="loaded", checksums_verified=verify)
-    return result
+    after = _diff.snapshot(store, [name]) if diff else None
+    return _diff.added(result, before, after)

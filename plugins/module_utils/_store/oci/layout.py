@@ -29,6 +29,7 @@ import tempfile
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import StagingWriter
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records as _records
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -74,6 +75,7 @@ def _describe(store, index, entry):
     ]
     return {
         "id": config_digest.split(":", 1)[1],
+        "app_sha256": _records.recorded_app_sha256(entry),
         "repo_tags": sorted(n for n in names if n),
         "layers": list(config.get("rootfs", {}).get("diff_ids", [])),
         "size": manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"]),
@@ -164,10 +166,11 @@ class _Destination(object):
         except OSError as exc:
             raise BundleError("writing a layer into the store %s failed: %s" % (self.store, exc))
 
-    def commit(self, config_bytes, diff_ids, names):
+    def commit(self, config_bytes, diff_ids, names, annotations=None):
         """Make the image visible under NAMES; return what changed.
 
-        DIFF_IDS must each be staged or already in the store.
+        DIFF_IDS must each be staged or already in the store; ANNOTATIONS
+        are added to each name's index entry (see records.py).
         """
         if self._writer is not None:
             self._writing(self._writer.wait)  # every layer written and synced
@@ -186,7 +189,7 @@ class _Destination(object):
         try:
             with store_lock(self.store):
                 written = self._publish_blobs(wanted)
-                index_changed = _update_index(self.store, self._dir, manifest_digest, len(manifest), names)
+                index_changed = _update_index(self.store, self._dir, manifest_digest, len(manifest), names, annotations)
         except OSError as exc:
             raise BundleError("committing the image into the store %s failed: %s" % (self.store, exc))
         self.committed = True
@@ -287,7 +290,7 @@ def _remove_abandoned_staging(store):
             os.close(fd)
 
 
-def _update_index(store, staging_dir, manifest_digest, manifest_size, names):
+def _update_index(store, staging_dir, manifest_digest, manifest_size, names, annotations=None):
     """Point every name at the manifest; replace index.json atomically. Return whether it changed."""
     index = read_index(store)
     old = canonical_json(index)
@@ -300,9 +303,12 @@ def _update_index(store, staging_dir, manifest_digest, manifest_size, names):
         if name is None:
             kept.append(entry)
         elif name not in placed:
-            kept.append(_index_entry(name, manifest_digest, manifest_size))
+            extra = annotations or {}
+            if entry.get("digest") == manifest_digest:
+                extra = _records.carried_over(entry.get("annotations"), extra)
+            kept.append(_index_entry(name, manifest_digest, manifest_size, extra))
             placed.add(name)
-    kept.extend(_index_entry(n, manifest_digest, manifest_size) for n in names if n not in placed)
+    kept.extend(_index_entry(n, manifest_digest, manifest_size, annotations) for n in names if n not in placed)
     index["manifests"] = kept
     if canonical_json(index) == old and os.path.exists(os.path.join(store, "index.json")):
         return False
@@ -316,12 +322,13 @@ def _update_index(store, staging_dir, manifest_digest, manifest_size, names):
     return True
 
 
-def _index_entry(name, manifest_digest, manifest_size):
+def _index_entry(name, manifest_digest, manifest_size, annotations=None):
+    names = {REF_NAME: name, CONTAINERD_NAME: docker_reference(name)}
     return {
         "mediaType": MEDIA_MANIFEST,
         "digest": manifest_digest,
         "size": manifest_size,
-        "annotations": {REF_NAME: name, CONTAINERD_NAME: docker_reference(name)},
+        "annotations": dict(annotations or {}, **names),
     }
 
 

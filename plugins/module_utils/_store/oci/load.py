@@ -15,6 +15,7 @@ checksum is computed, when checks are on.
 from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records as _records
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import layer_hints
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
@@ -26,14 +27,15 @@ def load(store, tarballs, entry, name, verify):
     """Load the image NAME from TARBALLS (app first) into STORE; return the outcome."""
     archive = DockerArchive()
     with _oci_layout.destination(store) as dest:
-        skipped = []
+        skipped, app_sha256 = [], None
         for tarball in tarballs:
             if tarball.part != "app" and _all_present(dest, archive, layer_hints(entry, tarball.part)):
                 skipped.append(tarball)
                 if verify:
                     check_sum(tarball, sha256_of_file(tarball.path))
             else:
-                _stream_checked(dest, archive, tarball, verify)
+                digest = _stream_checked(dest, archive, tarball, verify)
+                app_sha256 = app_sha256 or digest  # the app tarball is read first
         try:
             image = archive.image(name, dest.has_blob)
         except BundleError:
@@ -43,7 +45,8 @@ def load(store, tarballs, entry, name, verify):
             for tarball in skipped:
                 _stream_into(dest, archive, tarball)
             image = archive.image(name, dest.has_blob)
-        outcome = dest.commit(image.config_bytes, image.diff_ids, image.repo_tags)
+        record = _records.load_record(app_sha256, image.image_id)
+        outcome = dest.commit(image.config_bytes, image.diff_ids, image.repo_tags, record)
     outcome["image"] = {
         "name": name,
         "id": image.image_id,
@@ -72,6 +75,7 @@ def _stream_checked(dest, archive, tarball, verify):
         raise
     if verify:
         check_sum(tarball, digest)
+    return digest
 
 
 def _all_present(dest, archive, legacy_ids):

@@ -1,0 +1,39 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Does a store hold a bundle's image under its name? Keyed on content, not on the name.
+
+A tag can be reused (app:latest, or app:1 rebuilt): holding *an* image
+under the name is not holding the bundle's. The answer, cheapest first:
+
+    the store holds nothing under NAME                  -> "absent"
+    it recorded, at load, the app tarball sha256 the
+    index gives (OCI store only; no tarball is read)    -> "bundle"
+    otherwise its image id against the bundle's image
+    id, read from the app tarball (manifest.json and
+    the config only, see _archive.image_id)            -> "bundle" or "other"
+"""
+
+from __future__ import annotations
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_id import read_image_id
+
+ABSENT = "absent"
+BUNDLE = "bundle"
+OTHER = "other"
+
+
+def state_of(found, app_tarball, name):
+    """ABSENT, BUNDLE or OTHER: what FOUND (a store lookup, or None) is to the app tarball of NAME."""
+    if found is None:
+        return ABSENT
+    recorded = found.get("app_sha256")
+    if recorded and recorded == app_tarball.expected_sha256:
+        return BUNDLE
+    return BUNDLE if found["id"] == read_image_id(app_tarball.path, name) else OTHER
+
+
+def public_facts(found):
+    """FOUND as modules return it: without the store's own bookkeeping."""
+    if found is None:
+        return None
+    return dict((k, v) for k, v in found.items() if k != "app_sha256")

@@ -1,0 +1,49 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every name of an OCI store with its image id, read without a lock.
+
+Used to show a store before and after a change (diff mode) and to plan a
+prune. The id comes from the entry's record when a load wrote one, else from
+its manifest; an entry whose manifest cannot be read shows the manifest
+digest instead, so that it still appears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records as _records
+
+
+def named_entries(index):
+    """[(position, name, entry)] of every index.json entry that has a name."""
+    named = []
+    for position, entry in enumerate(index.get("manifests") or []):
+        if not isinstance(entry, dict):
+            continue
+        name = (entry.get("annotations") or {}).get(_oci_layout.REF_NAME)
+        if isinstance(name, str) and name:
+            named.append((position, name, entry))
+    return named
+
+
+def names_and_ids(store):
+    """{name: image id} of every name in STORE; {} for a store that does not exist."""
+    if not os.path.isdir(store):
+        return {}
+    index = _oci_layout.read_index(store)
+    return dict((name, image_id(store, entry)) for _, name, entry in named_entries(index))
+
+
+def image_id(store, entry):
+    recorded = (entry.get("annotations") or {}).get(_records.IMAGE_ID)
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    digest = entry.get("digest") or ""
+    try:
+        with open(_oci_layout._blob_path(store, digest), "rb") as f:  # pylint: disable=protected-access
+            return json.loads(f.read().decode("utf-8"))["config"]["digest"].split(":", 1)[1]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return digest

@@ -1,0 +1,126 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Prune an OCI store: old images of each repository, garbage, and a check of every blob.
+
+    keep N        per repository, the N names loaded most recently stay, the
+                  others leave index.json (load time recorded at load, see
+                  records.py; names without a record count as older than
+                  any recorded one, in their index.json order)
+    always        staging folders of loads that are no longer running, and
+                  blobs no image uses (not while a load runs: collect.py)
+    verify        every blob hashed again: one whose bytes do not match its
+                  digest, or one an image needs that is missing, is reported
+                  with the images that use it, and never deleted
+
+The check runs before the lock is taken (blobs never change once published);
+everything that changes the store happens under the store lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect as _collect
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import listing as _listing
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records as _records
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import remove as _remove
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+
+_CHUNK = 1024 * 1024
+
+
+def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
+    """Prune STORE; return what was (in check mode: would be) removed, and the damaged blobs."""
+    result = {"changed": False, "removed": [], "blobs_removed": 0, "bytes_freed": 0, "staging_removed": [],
+              "damaged": [], "blobs_deferred": False}
+    if not os.path.isdir(store):
+        return result
+    wanted = set(repository_of(r) for r in repositories or [])
+    if verify:
+        result["damaged"] = damaged_blobs(store, _oci_layout.read_index(store))
+    spared = set(d["digest"] for d in result["damaged"])
+    if check_mode:
+        index = _oci_layout.read_index(store)
+        result["removed"] = _drop_old(index, keep, wanted)
+        staging = _collect.remove_abandoned_staging(store, dry_run=True)
+        unused = _collect.unused_blobs(store, index, spared)
+        result.update(blobs_removed=len(unused), bytes_freed=sum(unused.values()) + sum(s for _, s in staging),
+                      staging_removed=[p for p, _ in staging])
+        result["changed"] = bool(result["removed"] or unused or staging)
+        return result
+    with _oci_layout.store_lock(store):
+        index = _oci_layout.read_index(store)
+        result["removed"] = _drop_old(index, keep, wanted)
+        if result["removed"]:
+            _remove.replace_index(store, index)
+        staging = _collect.remove_abandoned_staging(store)
+        result["staging_removed"] = [p for p, _ in staging]
+        result["bytes_freed"] = sum(s for _, s in staging)
+        result["changed"] = bool(result["removed"] or staging)
+        return _remove.collect_garbage(store, index, result, spared)
+
+
+def _drop_old(index, keep, wanted):
+    """Remove from INDEX the names beyond the KEEP most recent of each repository (in WANTED, or all); return them."""
+    if keep is None:
+        return []
+    by_repository = {}
+    for position, name, entry in _listing.named_entries(index):
+        repository = _safe_repository(name)
+        if repository is not None and (not wanted or repository in wanted):
+            by_repository.setdefault(repository, []).append((_records.loaded_at(entry), position, name))
+    dropped_positions, dropped = set(), []
+    for entries in by_repository.values():
+        for _, position, name in sorted(entries, reverse=True)[keep:]:
+            dropped_positions.add(position)
+            dropped.append(name)
+    index["manifests"] = [e for i, e in enumerate(index["manifests"]) if i not in dropped_positions]
+    return sorted(dropped)
+
+
+def repository_of(name):
+    """The repository of an image name, fully qualified: app1:1 -> docker.io/library/app1."""
+    return docker_reference(name).rsplit(":", 1)[0]  # docker_reference adds ':latest' to a name without a tag
+
+
+def _safe_repository(name):
+    try:
+        return repository_of(name)
+    except BundleError:
+        return None  # a name another tool wrote that is no image name: never pruned
+
+
+def damaged_blobs(store, index):
+    """[{digest, error, images}] of the blobs whose bytes do not match their digest, or that an image needs and lacks."""
+    used = _collect.used_blobs(store, index)
+    stored = _collect.stored_blobs(store)
+    damaged = []
+    for digest in sorted(stored):
+        actual = _sha256_of(_collect.blob_path(store, digest))
+        if actual is not None and "sha256:" + actual != digest:
+            damaged.append({"digest": digest, "error": "its sha256 is %s" % actual,
+                            "images": sorted(used.get(digest, []))})
+    for digest in sorted(set(used) - set(stored)):
+        if digest.startswith("sha256:"):
+            damaged.append({"digest": digest, "error": "missing", "images": sorted(used[digest])})
+    return damaged
+
+
+def _sha256_of(path):
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb", buffering=0) as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return None  # removed meanwhile by a concurrent remove: nothing to check
+    except OSError as exc:
+        raise BundleError("the store %s: blob %s cannot be read: %s" % (store_of(path), path, exc.strerror))
+    return digest.hexdigest()
+
+
+def store_of(blob):
+    return os.path.dirname(os.path.dirname(os.path.dirname(blob)))
