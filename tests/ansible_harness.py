@@ -8,7 +8,7 @@ fixtures defined here, so the runner behind them can be swapped in one file
 
 Fixtures:
 
-``run_module(module_name, check=False, _args=None, **args) -> dict``
+``run_module(module_name, check=False, _args=None, diff=False, **args) -> dict``
     Runs one module on localhost (connection ``local``, the test run's Python
     as ``ansible_python_interpreter``) and returns its result dict. A bare
     name means a module of this collection (``fleetimage.separated.<name>``);
@@ -20,7 +20,9 @@ Fixtures:
     never passes ``--check`` into the play (``ansible_adhoc(check=True)`` is
     silently ignored). So ``check=True`` runs the ``ansible`` ad-hoc CLI with
     ``-C`` and a small stdout callback (written into the run folder) that
-    prints each result as one JSON line, which is parsed here.
+    prints each result as one JSON line, which is parsed here. ``diff=True``
+    (Ansible's ``--diff``) runs the same CLI with ``-D``: the result then
+    holds the module's ``diff``.
 
 ``run_playbook(playbook, extra_vars=None, check=False, inventory=None, limit=None) -> PlaybookResult``
     Runs ``ansible-playbook`` from the test run's Python environment. ``playbook``
@@ -243,13 +245,16 @@ def _callback_dir() -> Path:
     return folder
 
 
-def _run_module_cli(fqcn: str, args: dict[str, t.Any], check: bool, timeout: float = DEFAULT_TIMEOUT) -> dict[str, t.Any]:
+def _run_module_cli(fqcn: str, args: dict[str, t.Any], check: bool, diff: bool = False,
+                    timeout: float = DEFAULT_TIMEOUT) -> dict[str, t.Any]:
     """Run a module with the ``ansible`` ad-hoc CLI and read the result from its stdout."""
     cmd = [_bin("ansible"), "localhost", "-i", str(_localhost_inventory()), "-m", fqcn]
     if args:
         cmd += ["-a", json.dumps(args, default=str)]
     if check:
         cmd.append("-C")
+    if diff:
+        cmd.append("-D")
     env = dict(os.environ)
     env.update({
         "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
@@ -270,13 +275,14 @@ def _run_module_cli(fqcn: str, args: dict[str, t.Any], check: bool, timeout: flo
 
 @pytest.fixture
 def run_module(ansible_adhoc: t.Callable[..., t.Any]) -> t.Callable[..., dict[str, t.Any]]:
-    """Return ``run_module(module_name, check=False, _args=None, **args) -> dict``."""
+    """Return ``run_module(module_name, check=False, _args=None, diff=False, **args) -> dict``."""
 
-    def _run(module_name: str, check: bool = False, _args: dict[str, t.Any] | None = None, **args: t.Any) -> dict[str, t.Any]:
+    def _run(module_name: str, check: bool = False, _args: dict[str, t.Any] | None = None, diff: bool = False,
+             **args: t.Any) -> dict[str, t.Any]:
         module_args = dict(_args or {}, **args)
         fqcn = _fqcn(module_name)
-        if check:
-            return _run_module_cli(fqcn, module_args, check=True)
+        if check or diff:
+            return _run_module_cli(fqcn, module_args, check=check, diff=diff)
         return _run_module_adhoc(ansible_adhoc, fqcn, module_args)
 
     return _run

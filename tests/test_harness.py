@@ -172,3 +172,13 @@ host-a                     : ok=3    changed=1    unreachable=0    failed=0    s
     recap = parse_recap(stdout)
     assert recap["host-a"] == {"ok": 3, "changed": 1, "unreachable": 0, "failed": 0, "skipped": 2, "rescued": 0, "ignored": 0}
     assert recap["127.0.0.2"]["unreachable"] == 1
+
+
+def test_run_module_diff_mode(run_module, tmp_path):
+    dest = tmp_path / "file.txt"
+    dest.write_text("old\n")
+    result = run_module("ansible.builtin.copy", diff=True, content="new\n", dest=str(dest))
+    assert result["failed"] is False and result["changed"] is True
+    (diff,) = result["diff"] if isinstance(result["diff"], list) else [result["diff"]]
+    assert diff["before"] == "old\n" and diff["after"] == "new\n"
+    assert dest.read_text() == "new\n"

@@ -1,0 +1,147 @@
+"""A tag reused by a rebuild is loaded: presence in the OCI store is keyed on the bundle's content.
+
+The first bundle is the one isula-build wrote (app1:1, app2:1); the "rebuilt"
+one is a bundle of this project's test images under the same name app1:1,
+a different image.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.bundles import APP1, BASE, IMAGE_IDS, LIB, members, write_tarball, set_hash, sha256, tree_snapshot
+from support.images import make_bundle
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+
+RECORD_KEYS = ("fleetimage.separated.app-sha256", "fleetimage.separated.image-id", "fleetimage.separated.loaded-at")
+
+
+def load(bundle, store, name="app1:1", check_mode=False, **params):
+    return load_image(dict(params, name=name, dir=str(bundle), store=str(store)), check_mode=check_mode)
+
+
+def names_and_ids(store):
+    """{name: image id} as index.json and the manifests say, read independently of the module."""
+    index = json.loads((Path(store) / "index.json").read_text())
+    result = {}
+    for entry in index["manifests"]:
+        manifest = json.loads((Path(store) / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_text())
+        result[entry["annotations"]["org.opencontainers.image.ref.name"]] = manifest["config"]["digest"].split(":")[1]
+    return result
+
+
+def forget_records(store):
+    """Make the store look loaded by version 0.1 (or another tool): no record in index.json."""
+    path = Path(store) / "index.json"
+    index = json.loads(path.read_text())
+    for entry in index["manifests"]:
+        for key in RECORD_KEYS:
+            entry["annotations"].pop(key, None)
+    path.write_text(json.dumps(index))
+
+
+@pytest.fixture
+def rebuilt(tmp_path):
+    """A bundle that holds another image under the name app1:1."""
+    return make_bundle(tmp_path / "rebuilt", apps=("app1:1",))
+
+
+def rebuilt_id(rebuilt):
+    with_tags = [m for m in members(Path(rebuilt.path) / rebuilt.index["app1:1"]["app"]) if m[0].name == "manifest.json"]
+    return json.loads(with_tags[0][1])[0]["Config"][:-len(".json")]
+
+
+def test_a_rebuilt_tag_is_loaded_and_the_name_moves(bundle, store, rebuilt):
+    new_id = rebuilt_id(rebuilt)
+    first = load(bundle, store)
+    assert first["previous_id"] is None
+
+    moved = load(rebuilt.path, store)
+    assert moved["action"] == "loaded" and moved["changed"] is True
+    assert moved["previous_id"] == IMAGE_IDS["app1:1"]
+    assert moved["image"]["id"] == new_id != IMAGE_IDS["app1:1"]
+    assert names_and_ids(store) == {"app1:1": new_id}
+
+    # Now the store holds the rebuilt image: a re-run reads no tarball at all.
+    for tarball in Path(rebuilt.path).glob("*.tar.gz"):
+        tarball.unlink()
+    again = load(rebuilt.path, store)
+    assert again["action"] == "present" and again["changed"] is False
+    assert again["previous_id"] == again["image"]["id"] == new_id
+
+    # And the first bundle moves the name back.
+    back = load(bundle, store)
+    assert back["action"] == "loaded" and back["previous_id"] == new_id
+    assert names_and_ids(store) == {"app1:1": IMAGE_IDS["app1:1"]}
+
+
+def test_check_mode_predicts_the_load_of_a_name_that_holds_another_image(bundle, store, rebuilt):
+    load(bundle, store)
+    before = tree_snapshot(store)
+    would = load(rebuilt.path, store, check_mode=True)
+    assert would["action"] == "would_load" and would["changed"] is True
+    assert would["previous_id"] == IMAGE_IDS["app1:1"]
+    assert tree_snapshot(store) == before
+    present = load(bundle, store, check_mode=True)
+    assert present["action"] == "present" and present["changed"] is False
+
+
+def test_skip_check_keeps_its_meaning_for_presence(bundle, store, rebuilt):
+    load(bundle, store)
+    set_hash(rebuilt.path, rebuilt.index["app1:1"]["base"], "0" * 64)
+    moved = load(rebuilt.path, store, skip_check=True)
+    assert moved["action"] == "loaded" and moved["checksums_verified"] is False
+    assert load(rebuilt.path, store, skip_check=True)["action"] == "present"
+
+
+def test_an_entry_without_record_is_compared_by_image_id_from_the_app_tarball(bundle, store, rebuilt):
+    load(bundle, store)
+    forget_records(store)
+    # The same image: present, reading only the app tarball (lib and base are gone).
+    (bundle / LIB).unlink()
+    (bundle / BASE).unlink()
+    present = load(bundle, store)
+    assert present["action"] == "present" and present["changed"] is False
+    assert present["image"]["id"] == IMAGE_IDS["app1:1"]
+    # Another image under the name: loaded.
+    moved = load(rebuilt.path, store)
+    assert moved["action"] == "loaded" and moved["previous_id"] == IMAGE_IDS["app1:1"]
+    entry = json.loads((store / "index.json").read_text())["manifests"][0]
+    assert entry["annotations"]["fleetimage.separated.app-sha256"] == rebuilt.index["app1:1"]["appHash"]
+
+
+def test_the_app_tarball_is_read_only_until_manifest_and_config_are_known(bundle, store):
+    """Metadata first, then bytes no reader accepts: the id is known before the reader reaches them."""
+    load(bundle, store)
+    forget_records(store)
+    app = bundle / APP1
+    entries = members(app)
+    metadata = [m for m in entries if m[0].name == "manifest.json" or m[0].name.endswith(".json") and "/" not in m[0].name]
+    write_tarball(app, metadata + [m for m in entries if m not in metadata])
+    with open(app, "ab") as f:
+        f.write(b"this is not gzip" * 1000)
+    set_hash(bundle, APP1, sha256(app))
+    present = load(bundle, store)
+    assert present["action"] == "present" and present["image"]["id"] == IMAGE_IDS["app1:1"]
+    with pytest.raises(BundleError, match="not a valid"):
+        load(bundle, store, force=True)  # a whole read does reach them
+
+
+def test_a_missing_app_tarball_is_a_clear_error_when_presence_needs_it(bundle, store):
+    load(bundle, store)
+    forget_records(store)
+    (bundle / APP1).unlink()
+    with pytest.raises(BundleError, match="app tarball %s cannot be read" % (bundle / APP1)):
+        load(bundle, store)
+
+
+def test_force_reload_of_the_same_bundle_changes_nothing(bundle, store):
+    load(bundle, store)
+    before = tree_snapshot(store)
+    forced = load(bundle, store, force=True)
+    assert forced["action"] == "loaded" and forced["changed"] is False
+    assert tree_snapshot(store) == before  # the load time of an unchanged name is kept
