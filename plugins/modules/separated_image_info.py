@@ -12,13 +12,16 @@ version_added: 0.1.0
 description:
   - Reads the index of a I(separated image bundle) (the format of C(isula-build ctr-img save -d DIR)) and reports, for
     each app image, its tarballs - app, lib and base - with their paths, sizes and expected sha256, and whether the
-    image store already holds the image.
+    image store already holds the bundle's image under its name, another image under that name (a tag reused by a
+    rebuild), or nothing; see RV(apps.state).
   - Lists the distinct tarball files the apps need, and those needed by the apps the store does not hold yet - what a
     rollout copies to a host before loading.
   - With O(verify), reads each tarball once, as a load would, and checks its sha256 against the index, every member,
     and that each app's tarballs together hold its whole image, every layer matching the config's diff ids. Nothing
     is written anywhere.
-  - Without O(dir), reports only whether the store holds the images O(names).
+  - With O(index) instead of O(dir), for a host that does not have the bundle yet, decides from what the store
+    recorded when it loaded each image; see RV(apps.state).
+  - Without O(dir) or O(index), reports only whether the store holds an image under each of O(names).
   - Changes nothing; check mode and normal mode behave the same.
 author:
   - fleetimage maintainers (@fleetimage)
@@ -28,8 +31,17 @@ options:
       - The bundle folder, holding the index C(manifest) and the tarballs it names.
       - Tarball names from the index resolve inside this folder only; C(..), absolute names and symbolic links that
         lead out of it fail the module.
-      - When omitted, only presence in the store is reported, and O(names) is required.
+      - When omitted, only presence in the store is reported, and O(names) or O(index) is required.
+      - Mutually exclusive with O(index).
     type: path
+  index:
+    description:
+      - The bundle's index, the content of its C(manifest) file as a mapping (as
+        C(lookup('file', DIR ~ '/manifest') | from_json) reads it on the controller), for a host that does not
+        have the bundle. Presence is then decided without any tarball, from the app tarball sha256 that
+        M(fleetimage.separated.separated_image_load) records in an OCI store.
+      - Mutually exclusive with O(dir).
+    type: dict
   names:
     description:
       - The app images to report on, C(NAME[:TAG]); C(:latest) is appended when no tag follows the last C(/).
@@ -72,9 +84,9 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
-  - An image counts as present when the store holds an image under its name, whatever its id, as
-    M(fleetimage.separated.separated_image_load) decides whether to load. Compare RV(apps.image_id) with
-    RV(apps.bundle_image_id) (known with O(verify)) to find a host holding another image under the name.
+  - With O(dir), an app counts as present when the store holds the bundle's image under its name, decided as
+    M(fleetimage.separated.separated_image_load) decides whether to load - from the store's record (O(engine=oci))
+    without reading any tarball, or else by the image id read from the app tarball's C(manifest.json) and config.
 seealso:
   - module: fleetimage.separated.separated_image_load
   - module: fleetimage.separated.separated_image_save
@@ -108,6 +120,11 @@ EXAMPLES = r"""
     store: /var/lib/fleetimage/oci
   register: presence
 
+- name: Ask a host that has no copy of the bundle, with the index read on the controller
+  fleetimage.separated.separated_image_info:
+    index: "{{ lookup('ansible.builtin.file', '/srv/bundle/manifest') | from_json }}"
+  register: planned
+
 - name: Show what is missing
   ansible.builtin.debug:
     msg: "{{ presence.missing }}"
@@ -119,8 +136,20 @@ apps:
   returned: always
   type: dict
   contains:
+    state:
+      description:
+        - V(bundle) when the store holds the bundle's image under the name; V(other) when it holds another image
+          under the name (a tag reused by a rebuild; with O(index), an image recorded as loaded from another app
+          tarball); V(absent) when it holds nothing under the name.
+        - V(unknown) when it holds an image under the name and nothing at hand tells whether it is the bundle's:
+          no O(dir) or O(index) was given; or with O(index), the image was loaded without a record (by version
+          0.1.0, by another tool, or into a container engine); or with O(dir), the app tarball cannot be read.
+      type: str
+      sample: bundle
     present:
-      description: Whether the store holds an image under the name.
+      description:
+        - With O(dir) or O(index), whether RV(apps.state) is V(bundle).
+        - Without either, whether the store holds an image under the name.
       type: bool
     image_id:
       description: The id of the image the store holds under the name, or null.
@@ -180,7 +209,13 @@ present:
   elements: str
   sample: [app1:1]
 missing:
-  description: The names the store does not hold.
+  description: The names not in RV(present), the apps a load would change (RV(stale) among them).
+  returned: always
+  type: list
+  elements: str
+  sample: [app2:1]
+stale:
+  description: The names under which the store holds another image than the bundle's (RV(apps.state=other)).
   returned: always
   type: list
   elements: str
@@ -221,10 +256,12 @@ def main():
         argument_spec=dict(
             dir=dict(type="path"),
             names=dict(type="list", elements="str"),
+            index=dict(type="dict"),
             verify=dict(type="bool", default=False),
             **store_argument_spec()
         ),
-        required_one_of=[("dir", "names")],
+        required_one_of=[("dir", "names", "index")],
+        mutually_exclusive=[("dir", "index")],
         supports_check_mode=True,
     )
     try:

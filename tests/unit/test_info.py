@@ -88,7 +88,7 @@ def test_without_a_bundle_only_presence_is_reported(tmp_path, bundle, store):
     assert result["apps"]["app2:1"]["image_id"] == IMAGE_IDS["app2:1"]
     assert result["apps"]["app1:1"]["tarballs"] == [] and result["apps"]["app1:1"]["base_image"] is None
     assert result["files"] == result["files_needed"] == []
-    with pytest.raises(BundleError, match="give names, the dir of a bundle, or both"):
+    with pytest.raises(BundleError, match="give names, the dir of a bundle, its index, or names with either"):
         info(None, store)
 
 

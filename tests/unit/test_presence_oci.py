@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
-from support.bundles import APP1, BASE, IMAGE_IDS, LIB, members, write_tarball, set_hash, sha256, tree_snapshot
+from support.bundles import APP1, BASE, IMAGE_IDS, LIB, members, read_index, set_hash, sha256, tree_snapshot, write_tarball
 from support.images import make_bundle
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.info import bundle_info
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
 
 RECORD_KEYS = ("fleetimage.separated.app-sha256", "fleetimage.separated.image-id", "fleetimage.separated.loaded-at")
@@ -145,3 +146,38 @@ def test_force_reload_of_the_same_bundle_changes_nothing(bundle, store):
     forced = load(bundle, store, force=True)
     assert forced["action"] == "loaded" and forced["changed"] is False
     assert tree_snapshot(store) == before  # the load time of an unchanged name is kept
+
+
+# separated_image_info: the same decision, per app
+
+
+def info(store, **params):
+    return bundle_info(dict(params, store=str(store), engine="oci"))
+
+
+def test_info_tells_the_bundles_image_from_another_under_the_name(bundle, store, rebuilt):
+    load(bundle, store)
+    assert info(store, dir=str(bundle))["apps"]["app1:1"]["state"] == "bundle"
+    result = info(store, dir=str(rebuilt.path))
+    assert result["apps"]["app1:1"]["state"] == "other" and result["apps"]["app1:1"]["present"] is False
+    assert result["stale"] == ["app1:1"] and result["missing"] == ["app1:1"] and result["present"] == []
+    assert [f["file"] for f in result["files_needed"]] == sorted(f["file"] for f in result["files"])
+    rebuilt_app2 = info(store, dir=str(bundle))
+    assert rebuilt_app2["apps"]["app2:1"]["state"] == "absent" and rebuilt_app2["stale"] == []
+
+
+def test_info_with_the_index_alone_decides_from_the_record(bundle, store, rebuilt):
+    load(bundle, store)
+    same = info(store, index=read_index(bundle))
+    assert same["apps"]["app1:1"]["state"] == "bundle" and same["present"] == ["app1:1"]
+    assert same["apps"]["app2:1"]["state"] == "absent" and same["missing"] == ["app2:1"]
+    other = info(store, index=rebuilt.index)
+    assert other["stale"] == ["app1:1"] and other["missing"] == ["app1:1"]
+    forget_records(store)
+    unknown = info(store, index=read_index(bundle), names=["app1:1"])
+    assert unknown["apps"]["app1:1"]["state"] == "unknown"
+    assert unknown["missing"] == ["app1:1"] and unknown["stale"] == []
+    # Without a bundle, only whether a name holds an image: as before.
+    assert info(store, names=["app1:1"])["present"] == ["app1:1"]
+    with pytest.raises(BundleError, match="not both"):
+        info(store, dir=str(bundle), index=read_index(bundle))

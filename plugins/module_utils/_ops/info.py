@@ -2,10 +2,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What separated_image_info reports, independent of Ansible. It changes nothing.
 
-per app: store.lookup(name) (present, image id) -> with a bundle folder: the
-index entry, its tarballs resolved inside the folder, whether each exists
--> with verify: each distinct tarball read once (hashes, members, layers),
-then each app's tarballs checked together as one image.
+per app: store.lookup(name) -> with a bundle folder: the index entry, its
+tarballs resolved inside the folder, whether each exists -> the state: does
+the store hold the bundle's image under the name (presence.py; reads the app
+tarball only when the store's record does not decide), or, with an index but
+no folder, what the store's record says -> with verify: each distinct tarball
+read once (hashes, members, layers), then each app's tarballs checked
+together as one image.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import stat
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import verify as _bundle_verify
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops import presence as _presence
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
@@ -23,9 +27,14 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.regist
 def bundle_info(params):
     """Report on params['names'] (default: every app of the bundle params['dir']); return the module result."""
     bundle_dir = params.get("dir")
-    if not bundle_dir and not params.get("names"):
-        raise BundleError("give names, the dir of a bundle, or both")
-    index = _bundle_index.read_index(bundle_dir) if bundle_dir else None
+    given_index = params.get("index")
+    if not bundle_dir and not params.get("names") and not given_index:
+        raise BundleError("give names, the dir of a bundle, its index, or names with either")
+    if bundle_dir and given_index:
+        raise BundleError("give the dir of a bundle or its index, not both")
+    if given_index is not None and not isinstance(given_index, dict):
+        raise BundleError("index must be a bundle index: a mapping of app name to entry")
+    index = _bundle_index.read_index(bundle_dir) if bundle_dir else given_index
     names = list(dict.fromkeys(normalize_name(n) for n in params.get("names") or [])) or sorted(index)
     store = open_store(params)
 
@@ -33,6 +42,7 @@ def bundle_info(params):
     for name in names:
         found = store.lookup(name)
         app = {
+            "state": _presence.ABSENT if found is None else _presence.UNKNOWN,
             "present": found is not None,
             "image_id": found["id"] if found else None,
             "bundle_image_id": None,
@@ -42,15 +52,22 @@ def bundle_info(params):
             "verified": None,
             "error": None,
         }
-        if index is not None:
+        if bundle_dir:
             entry = _bundle_index.app_entry(index, name, bundle_dir)
             tarballs_of[name] = _bundle_index.resolve_tarballs(entry, name, bundle_dir)
+            app["tarballs"] = [_describe(t, entry) for t in tarballs_of[name]]
+            app["state"] = _state_with_tarball(found, tarballs_of[name][0], name)
+        elif index is not None:
+            entry = _bundle_index.app_entry(index, name, "the index given")
+            app["state"] = _presence.state_from_record(found, entry.get("appHash"))
+        if index is not None:
             app["base_image"] = entry.get("baseImageName") or None
             app["lib_image"] = entry.get("libImageName") or None
-            app["tarballs"] = [_describe(t, entry) for t in tarballs_of[name]]
+            # With a bundle, present means the bundle's image; without, any image under the name.
+            app["present"] = app["state"] == _presence.BUNDLE
         apps[name] = app
 
-    if index is not None and params.get("verify"):
+    if bundle_dir and params.get("verify"):
         _verify(apps, tarballs_of)
 
     present = [name for name in names if apps[name]["present"]]
@@ -60,9 +77,18 @@ def bundle_info(params):
         "apps": apps,
         "present": present,
         "missing": missing,
+        "stale": [name for name in names if apps[name]["state"] == _presence.OTHER],
         "files": _files(apps, names),
         "files_needed": _files(apps, missing),
     }
+
+
+def _state_with_tarball(found, app_tarball, name):
+    """The state, reading the app tarball if the store's record does not decide; UNKNOWN when it cannot be read."""
+    try:
+        return _presence.state_of(found, app_tarball, name)
+    except BundleError:
+        return _presence.UNKNOWN  # its tarball entry says why (missing, not a tarball...)
 
 
 def _describe(tarball, entry):

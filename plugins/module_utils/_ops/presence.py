@@ -20,6 +20,9 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._archive.imag
 ABSENT = "absent"
 BUNDLE = "bundle"
 OTHER = "other"
+# The store holds an image under the name, and nothing at hand tells whose:
+# no bundle was given, or no record and no app tarball to read.
+UNKNOWN = "unknown"
 
 
 def state_of(found, app_tarball, name):
@@ -30,6 +33,20 @@ def state_of(found, app_tarball, name):
     if recorded and recorded == app_tarball.expected_sha256:
         return BUNDLE
     return BUNDLE if found["id"] == read_image_id(app_tarball.path, name) else OTHER
+
+
+def state_from_record(found, app_sha256):
+    """The state when only the index's APP_SHA256 is at hand (no tarball): decided by the store's record.
+
+    A record of another app tarball counts as another image: the bundle names
+    other content, and its load (which decides by image id) tells for sure.
+    """
+    if found is None:
+        return ABSENT
+    recorded = found.get("app_sha256")
+    if not recorded or not app_sha256:
+        return UNKNOWN
+    return BUNDLE if recorded == app_sha256 else OTHER
 
 
 def public_facts(found):
