@@ -225,3 +225,56 @@ def test_unknown_app_fails_before_anything_is_sent(fleet):
     assert "failed to find app image nosuchapp:latest" in result.stdout, result
     for name in fleet.names:
         assert not (fleet.root / name).exists()
+
+
+def test_a_rebuilt_tag_is_loaded_where_the_name_holds_the_old_image_and_only_there(fleet, tmp_path):
+    from conftest import _make_bundle  # pylint: disable=import-outside-toplevel
+
+    old = fleet.bundle
+    # app1:1 again, another image (one more layer); the same base and lib tarballs.
+    rebuilt = _make_bundle()(str(tmp_path / "rebuilt"), apps=(APP1,), large_mib=1)
+    files = bundle_files(rebuilt, APP1)
+    assert files["base"] == bundle_files(old, APP1)["base"] and image_id(rebuilt, APP1) != image_id(old, APP1)
+
+    assert_ok(fleet.run(rollout_apps=[APP1])[0])
+    early = fleet.names[0]
+    assert_ok(fleet.run(limit=early, rollout_bundle_dir=str(rebuilt.path), rollout_apps=[APP1], rollout_keep=1)[0])
+
+    full, reports = fleet.run(rollout_bundle_dir=str(rebuilt.path), rollout_apps=[APP1], rollout_keep=1)
+    assert_ok(full)
+    assert full.recap[early]["changed"] == 0, full
+    assert reports[early]["present"] == [APP1] and reports[early]["loaded"] == [] and reports[early]["stale"] == []
+    for name in fleet.names[1:]:
+        report = reports[name]
+        assert report["stale"] == [APP1] and report["loaded"] == [APP1] and report["present"] == []
+        assert report["copied"] == [files["app"]]  # base and lib are the same files: not sent again
+        assert report["images"] == {APP1: image_id(rebuilt, APP1)}
+    for name in fleet.names:
+        assert store_names(fleet.store(name)) == {APP1}
+        index = json.loads((fleet.store(name) / "index.json").read_text(encoding="utf-8"))
+        (entry,) = index["manifests"]
+        manifest = json.loads((fleet.store(name) / "blobs" / "sha256" / entry["digest"][7:]).read_text())
+        assert manifest["config"]["digest"] == "sha256:" + image_id(rebuilt, APP1)
+        # rollout_keep pruned the old image's blobs: only the new image's are left
+        used = {entry["digest"], manifest["config"]["digest"]} | {layer["digest"] for layer in manifest["layers"]}
+        assert {"sha256:" + p.name for p in (fleet.store(name) / "blobs" / "sha256").iterdir()} == used
+
+    stores = {name: tree_snapshot(fleet.store(name)) for name in fleet.names}
+    again, reports = fleet.run(rollout_bundle_dir=str(rebuilt.path), rollout_apps=[APP1], rollout_keep=1)
+    assert_ok(again)
+    assert {name: counts["changed"] for name, counts in again.recap.items()} == {name: 0 for name in fleet.names}, again
+    for name in fleet.names:
+        assert reports[name]["present"] == [APP1] and reports[name]["loaded"] == [] and reports[name]["copied"] == []
+        assert tree_snapshot(fleet.store(name)) == stores[name]
+
+
+def test_rollout_keep_prunes_the_repository_to_the_newest_images(fleet, tmp_path):
+    from conftest import _make_bundle  # pylint: disable=import-outside-toplevel
+
+    assert_ok(fleet.run(rollout_apps=[APP1, APP2])[0])
+    newer = _make_bundle()(str(tmp_path / "newer"), apps=("app1:2",))
+    kept, reports = fleet.run(rollout_bundle_dir=str(newer.path), rollout_keep=1)
+    assert_ok(kept)
+    for name in fleet.names:
+        assert reports[name]["loaded"] == ["app1:2"] and reports[name]["pruned"] == [APP1]
+        assert store_names(fleet.store(name)) == {"app1:2", APP2}  # app2 is another repository
