@@ -141,9 +141,10 @@ apps:
         - V(bundle) when the store holds the bundle's image under the name; V(other) when it holds another image
           under the name (a tag reused by a rebuild; with O(index), an image recorded as loaded from another app
           tarball); V(absent) when it holds nothing under the name.
-        - V(unknown) when it holds an image under the name and nothing at hand tells whether it is the bundle's:
-          no O(dir) or O(index) was given; or with O(index), the image was loaded without a record (by version
-          0.1.0, by another tool, or into a container engine); or with O(dir), the app tarball cannot be read.
+        - V(unknown) when it holds an image under the name and nothing at hand tells whether it is the bundle's,
+          because no O(dir) or O(index) was given; or with O(index), because the image was loaded without a
+          record (by version 0.1.0, by another tool, or into a container engine); or with O(dir), because the app
+          tarball cannot be read.
       type: str
       sample: bundle
     present:

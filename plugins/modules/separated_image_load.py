@@ -28,7 +28,7 @@ description:
     of the app tarball and the image id; when the index's C(appHash) equals the record, the module
     decides from C(index.json) alone and reads no tarball, at any image size. An image without that
     record (loaded by version 0.1.0 or another tool), and every image in a container engine, is
-    compared by image id, read from the app tarball's C(manifest.json) and config: the app tarball
+    compared by image id, read from the app tarball's C(manifest.json) and config; the app tarball
     is decompressed up to those two members (its own layers before them, not the lib and base
     tarballs), then closed, and the engine is asked for the id under the name.
   - The default store is an OCI image layout folder (O(engine=oci)), written by this module

@@ -102,10 +102,10 @@ def test_loads_removes_and_prunes_at_once_lose_nothing(store, tmp_path):
         # (op, name, bundle, delay): the remove lands anywhere in the load's run
         ops = [("load", "app1:1", built.path, 0.0), ("remove", "app2:1", None, load_seconds * rng.uniform(0.4, 0.9))]
         # More loads, of another image: a load of app2:1 would put base and lib back, hiding a loss.
-        ops += [("load", "app1:2", rebuilt, rng.random() * load_seconds) for _ in range(rng.randint(0, 1))]
+        ops += [("load", "app1:2", rebuilt, rng.random() * load_seconds) for unused in range(rng.randint(0, 1))]
         ops += [("remove", rng.choice(["app1:1", "app2:1", "app1:2"]), None, rng.random() * load_seconds)
-                for _ in range(rng.randint(0, 1))]
-        ops += [("prune", rng.choice(["", "1"]), None, rng.random() * load_seconds) for _ in range(rng.randint(0, 2))]
+                for unused in range(rng.randint(0, 1))]
+        ops += [("prune", rng.choice(["", "1"]), None, rng.random() * load_seconds) for unused in range(rng.randint(0, 2))]
         procs = [(op, start(op[0], store, op[1], op[2] or "", op[3])) for op in ops]
         outcomes = []
         for op, proc in procs:
@@ -113,7 +113,7 @@ def test_loads_removes_and_prunes_at_once_lose_nothing(store, tmp_path):
             assert proc.returncode == 0, "round %d: %s failed:\n%s" % (round_number, op, err)
             outcomes.append((op, json.loads(out)))
 
-        names, _ = valid_names(store)
+        names = valid_names(store)[0]
         assert not [p for p in os.listdir(store) if p.startswith(oci_layout.STAGING_PREFIX)]
         assert not [p for p in os.listdir(store) if p.startswith(".index-")]
         undone = set(op[1] for op in ops if op[0] == "remove")

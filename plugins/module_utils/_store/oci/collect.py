@@ -111,7 +111,7 @@ def staging_folders(store):
 
 def loads_running(store):
     """Whether a load of STORE is running now (call it under the store lock)."""
-    return any(running for _, running in staging_folders(store))
+    return any(running for unused_path, running in staging_folders(store))
 
 
 def remove_blobs(store, blobs):
@@ -145,7 +145,7 @@ def remove_abandoned_staging(store, dry_run=False):
 
 def folder_size(path):
     total = 0
-    for folder, _, files in os.walk(path):
+    for folder, unused_dirs, files in os.walk(path):
         for name in files:
             try:
                 total += os.lstat(os.path.join(folder, name)).st_size

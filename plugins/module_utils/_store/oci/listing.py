@@ -34,7 +34,7 @@ def names_and_ids(store):
     if not os.path.isdir(store):
         return {}
     index = _oci_layout.read_index(store)
-    return dict((name, image_id(store, entry)) for _, name, entry in named_entries(index))
+    return dict((name, image_id(store, entry)) for unused_position, name, entry in named_entries(index))
 
 
 def image_id(store, entry):

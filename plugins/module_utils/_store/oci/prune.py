@@ -47,8 +47,8 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         result["removed"] = _drop_old(index, keep, wanted)
         staging = _collect.remove_abandoned_staging(store, dry_run=True)
         unused = _collect.unused_blobs(store, index, spared)
-        result.update(blobs_removed=len(unused), bytes_freed=sum(unused.values()) + sum(s for _, s in staging),
-                      staging_removed=[p for p, _ in staging])
+        result.update(blobs_removed=len(unused), bytes_freed=sum(unused.values()) + sum(size for path, size in staging),
+                      staging_removed=[path for path, size in staging])
         result["changed"] = bool(result["removed"] or unused or staging)
         return result
     with _oci_layout.store_lock(store):
@@ -57,8 +57,8 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         if result["removed"]:
             _remove.replace_index(store, index)
         staging = _collect.remove_abandoned_staging(store)
-        result["staging_removed"] = [p for p, _ in staging]
-        result["bytes_freed"] = sum(s for _, s in staging)
+        result["staging_removed"] = [path for path, size in staging]
+        result["bytes_freed"] = sum(size for path, size in staging)
         result["changed"] = bool(result["removed"] or staging)
         return _remove.collect_garbage(store, index, result, spared)
 
@@ -74,7 +74,7 @@ def _drop_old(index, keep, wanted):
             by_repository.setdefault(repository, []).append((_records.loaded_at(entry), position, name))
     dropped_positions, dropped = set(), []
     for entries in by_repository.values():
-        for _, position, name in sorted(entries, reverse=True)[keep:]:
+        for unused_time, position, name in sorted(entries, reverse=True)[keep:]:
             dropped_positions.add(position)
             dropped.append(name)
     index["manifests"] = [e for i, e in enumerate(index["manifests"]) if i not in dropped_positions]

@@ -63,4 +63,3 @@ def loaded_at(entry):
     """The recorded load time of ENTRY (a sortable string), or '' when none was recorded."""
     value = (entry.get("annotations") or {}).get(LOADED_AT)
     return value if isinstance(value, str) else ""
-
