@@ -20,7 +20,7 @@ import io
 import tarfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import CHUNK, HashingReader
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, HashingReader
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 

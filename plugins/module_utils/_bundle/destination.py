@@ -19,7 +19,7 @@ import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import without_hashes
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import fsync_folder
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 INDEX_FILE_NAME = "manifest"

@@ -14,8 +14,9 @@ import collections
 import hashlib
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import CHUNK, sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import checksum_error
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 # What one read of a tarball found: the sha256 of its bytes, its member
@@ -38,8 +39,8 @@ def check_tarball(tarball):
             actual = sha256_of_file(tarball.path)
         except OSError as os_exc:
             return TarballCheck(None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_exc.strerror))
-        return TarballCheck(None, _checksum_error(tarball, actual) or str(exc))
-    return TarballCheck(facts, _checksum_error(tarball, facts.sha256))
+        return TarballCheck(None, checksum_error(tarball, actual) or str(exc))
+    return TarballCheck(facts, checksum_error(tarball, facts.sha256))
 
 
 def read_tarball(path):
@@ -82,12 +83,3 @@ def check_image(name, parts):
         if facts.manifest_bytes is not None:
             archive.manifest_bytes = facts.manifest_bytes
     return archive.image(name, lambda diff_id: False)
-
-
-def _checksum_error(tarball, actual):
-    if not tarball.expected_sha256:
-        return "the index gives no sha256 for %s tarball %s" % (tarball.part, tarball.path)
-    if actual != tarball.expected_sha256:
-        # isula-build's words
-        return "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
-    return None

@@ -18,8 +18,8 @@ def load_image(params, check_mode=False):
     name = normalize_name(params["name"])
     bundle_dir = params["dir"]
     entry = _bundle_index.app_entry(_bundle_index.read_index(bundle_dir), name, bundle_dir)
-    tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params.get("base"), params.get("lib"))
-    verify = not params.get("skip_check")
+    tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params["base"], params["lib"])
+    verify = not params["skip_check"]
     store = open_store(params)
     result = {
         "changed": False,
@@ -32,9 +32,8 @@ def load_image(params, check_mode=False):
     result["tarballs"].setdefault("lib", None)
 
     present = store.lookup(name)
-    if present is not None and not params.get("force"):
-        present["name"] = name
-        result.update(action="present", image=present)
+    if present is not None and not params["force"]:
+        result.update(action="present", image=dict(present, name=name))
         return result
 
     _bundle_index.check_tarballs_exist(tarballs)
@@ -45,6 +44,8 @@ def load_image(params, check_mode=False):
         result.update(changed=True, action="would_load", image={"name": name})
         return result
 
-    outcome = store.load(tarballs, entry, name, verify)
+    hints = dict((part, _bundle_index.layer_hints(entry, part)) for part in ("base", "lib"))
+    outcome = store.load(tarballs, name, hints, verify)
+    outcome["image"]["name"] = name
     result.update(outcome, action="loaded", checksums_verified=verify)
     return result

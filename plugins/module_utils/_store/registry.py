@@ -4,11 +4,13 @@
 
 A store offers two calls:
     lookup(name) -> {"id", "repo_tags", "layers", "size"} or None, reading no bundle
-    load(tarballs, entry, name, verify) -> {"changed", "image", "layers_written",
+    load(tarballs, name, layer_hints, verify) -> {"changed", "image", "layers_written",
         "layers_reused", "bytes_written"}, committing nothing unless every check passed
 
 'oci' is the embedded OCI layout folder; the others are container engines,
-reached through their command line (see _engine_load).
+reached through their command line (see engine/flow.py). To add an engine,
+write its class in engine/ (label, default_executable, reference, inspect,
+load, tag; save_command if it can export) and name it in ENGINE_CLASSES.
 """
 
 from __future__ import annotations
@@ -16,20 +18,18 @@ from __future__ import annotations
 import collections
 import functools
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import containerd as _engine_containerd
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import docker as _engine_docker
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import isula as _engine_isula
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow as _engine_load
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import podman as _engine_podman
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import load as _oci_load
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.isula import Isula
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.podman import Podman
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, load
 
 Store = collections.namedtuple("Store", "lookup load")
 
-ENGINES = ("oci", "podman", "docker", "containerd", "isula")
+ENGINE_CLASSES = {"podman": Podman, "docker": Docker, "containerd": Containerd, "isula": Isula}
+ENGINES = ("oci",) + tuple(ENGINE_CLASSES)
 DEFAULT_OCI_STORE = "/var/lib/fleetimage/oci"
-DEFAULT_EXECUTABLES = {"podman": "podman", "docker": "docker", "containerd": "ctr", "isula": "isula"}
-DEFAULT_CONTAINERD_NAMESPACE = "default"
 
 
 def store_argument_spec():
@@ -38,36 +38,24 @@ def store_argument_spec():
         engine=dict(type="str", default="oci", choices=list(ENGINES)),
         store=dict(type="path", default=DEFAULT_OCI_STORE),
         executable=dict(type="str"),
-        namespace=dict(type="str", default=DEFAULT_CONTAINERD_NAMESPACE),
+        namespace=dict(type="str", default="default"),
     )
 
 
+def engine(params):
+    """The engine object PARAMS name (params['engine'] other than 'oci')."""
+    return ENGINE_CLASSES[params["engine"]](params.get("executable"), params.get("namespace"))
+
+
 def open_store(params):
-    """The store PARAMS name: params['engine'] and its location parameters.
+    """The store PARAMS name: params['engine'] and its location parameters, as the argument spec set them.
 
     'store' locates the oci store; 'executable' and 'namespace' (containerd)
     the engines. Engines find their daemon and storage through their own
     environment variables (DOCKER_HOST, CONTAINERD_ADDRESS, ...).
     """
-    engine = params.get("engine") or "oci"
-    if engine == "oci":
-        path = params.get("store") or DEFAULT_OCI_STORE
-        return Store(
-            lookup=functools.partial(_oci_layout.lookup, path),
-            load=functools.partial(_oci_load.load, path),
-        )
-    if engine not in DEFAULT_EXECUTABLES:
-        raise ValueError("unknown engine %r" % engine)  # the argument spec only admits ENGINES
-    executable = params.get("executable") or DEFAULT_EXECUTABLES[engine]
-    if engine == "podman":
-        adapter = _engine_podman.engine(executable)
-    elif engine == "docker":
-        adapter = _engine_docker.engine(executable)
-    elif engine == "containerd":
-        adapter = _engine_containerd.engine(executable, params.get("namespace") or DEFAULT_CONTAINERD_NAMESPACE)
-    else:
-        adapter = _engine_isula.engine(executable)
-    return Store(
-        lookup=functools.partial(_engine_load.lookup, adapter),
-        load=functools.partial(_engine_load.load, adapter),
-    )
+    if params["engine"] == "oci":
+        return Store(lookup=functools.partial(layout.lookup, params["store"]),
+                     load=functools.partial(load.load, params["store"]))
+    chosen = engine(params)
+    return Store(lookup=functools.partial(flow.lookup, chosen), load=functools.partial(flow.load, chosen))
