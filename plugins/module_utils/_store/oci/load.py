@@ -15,7 +15,7 @@ checksum is computed, when checks are on.
 from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
@@ -80,16 +80,12 @@ def _stream_into(dest, archive, tarball):
     expected = archive.expected_diff_ids()
 
     def on_member(member_name, kind, member_id, member, tar):
-        archive.add(member_name, tarball.path)
+        archive.collect(tarball.path, member_name, kind, member_id, member, tar)
         if kind == "layer_tar":
             known = expected.get(member_id)
             if known is not None and dest.has_blob(known):
                 return  # already in the store: the tar reader skips its bytes
             digest = dest.put_layer(tar.extractfile(member))[0]
             archive.layer_digests[member_id] = digest
-        elif kind == "manifest":
-            archive.manifest_bytes = read_small(tar, member, tarball.path)
-        elif kind == "config":
-            archive.configs[member_id] = read_small(tar, member, tarball.path)
 
     return stream_tarball(tarball.path, on_member)
