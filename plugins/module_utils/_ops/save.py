@@ -18,7 +18,8 @@ import tempfile
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import destination as _bundle_destination
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import save_checks as _save_checks
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import plan_bundle
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import INDEX_FILE_NAME, write_bundle
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import write_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name, select_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_sources import read_images

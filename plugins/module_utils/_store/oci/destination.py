@@ -20,6 +20,7 @@ import shutil
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import StagingWriter
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX, remove_abandoned_staging, store_lock
@@ -174,5 +175,5 @@ class _Destination(object):
                 continue
             written[digest] = os.stat(staged).st_size
             os.rename(staged, final)
-        layout.fsync_dir(blobs)
+        fsync_folder(blobs)
         return written

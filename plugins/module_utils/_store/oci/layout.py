@@ -20,6 +20,7 @@ import os
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -104,7 +105,7 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names):
         out.flush()
         os.fsync(out.fileno())
     os.rename(path, os.path.join(store, "index.json"))
-    fsync_dir(store)
+    fsync_folder(store)
     return True
 
 
@@ -145,7 +146,7 @@ def ensure_layout_file(store):
         out.flush()
         os.fsync(out.fileno())
     os.rename(tmp, path)
-    fsync_dir(store)
+    fsync_folder(store)
 
 
 def staging_file(folder, prefix="tmp"):
@@ -181,7 +182,7 @@ def make_dirs(path):
                 raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror))
             continue
         created.append(folder)
-        fsync_dir(os.path.dirname(folder))
+        fsync_folder(os.path.dirname(folder))
     return created
 
 
@@ -192,11 +193,3 @@ def remove_empty(folders):
             os.rmdir(path)
         except OSError:
             return
-
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
