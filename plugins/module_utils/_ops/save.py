@@ -33,9 +33,7 @@ def save_bundle(params, check_mode=False):
     base_name, lib_name = params["base"], params.get("lib") or None
     apps = _app_names(params["names"], base_name, lib_name)
     renames = _renames(params)
-    level = params.get("compression_level", 6)
-    if not 0 <= level <= 9:
-        raise BundleError("compression level %r is not between 0 and 9" % (level,))
+    level = params["compression_level"]
     parent = os.path.dirname(dest)
     if not os.path.isdir(parent):
         raise BundleError("cannot write bundle %s: folder %s does not exist" % (dest, parent))
