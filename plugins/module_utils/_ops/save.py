@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import destination as _bundle_destination
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import dest_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import save_checks as _save_checks
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import plan_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
@@ -47,9 +47,9 @@ def save_bundle(params, check_mode=False):
         lib = select_image(candidates, lib_name, "lib", where).image._replace(name=lib_name) if lib_name else None
         _save_checks.check_images(app_images, base, lib, renames, dest)
         planned = plan_bundle(app_images, base, lib, renames)
-        found = _bundle_destination.inspect_destination(dest, planned)
+        found = dest_folder.inspect_destination(dest, planned)
         if found.state == "other" and not params.get("force"):
-            raise _bundle_destination.refuse(dest, found.reason)
+            raise dest_folder.refuse(dest, found.reason)
         if check_mode:
             return _predicted(dest, planned, found)
 
@@ -59,10 +59,10 @@ def save_bundle(params, check_mode=False):
             if _same_index_bytes(new_dir, dest):
                 return _result(False, "unchanged", dest, found.index)
             if not params.get("force"):
-                raise _bundle_destination.refuse(
+                raise dest_folder.refuse(
                     dest, "it is a bundle of these images, but its tarballs are not the bytes this save writes "
                     "(compressed at another level, or by another gzip writer such as isula-build's)")
-        _bundle_destination.put_in_place(new_dir, dest, scratch)
+        dest_folder.put_in_place(new_dir, dest, scratch)
         return _result(True, "written" if found.state == "absent" else "replaced", dest, index)
     finally:
         if scratch is not None:
@@ -105,7 +105,7 @@ def _result(changed, action, dest, index):
         "action": action,
         "dest": dest,
         "index": index,
-        "files": _bundle_destination.describe_files(dest, index),
+        "files": dest_folder.describe_files(dest, index),
     }
 
 
