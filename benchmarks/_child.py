@@ -22,7 +22,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index  # noqa: E402
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file  # noqa: E402
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file  # noqa: E402
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image  # noqa: E402
 
 import _isula  # noqa: E402
@@ -91,7 +91,10 @@ def hash_files(spec):
 
 def load(spec):
     """This project's load, module_utils called directly, as the module does."""
-    params = {"name": spec["name"], "dir": spec["bundle"], "skip_check": spec.get("skip_check", False)}
+    # Every option, as the module's argument spec would hand them over.
+    params = {"name": spec["name"], "dir": spec["bundle"], "skip_check": spec.get("skip_check", False),
+              "base": None, "lib": None, "force": False, "engine": "oci", "store": None,
+              "executable": None, "namespace": "default"}
     params.update(spec.get("params", {}))
     started = time.perf_counter()
     result = load_image(params)

@@ -33,8 +33,8 @@ import tarfile
 import time
 import zlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 
@@ -127,7 +127,7 @@ def load_docker_archive_into_oci(archive, store, name):
     """Step 5b: every layer of the docker-archive ARCHIVE into the OCI store, then commit NAME."""
     image = read_docker_archive(archive)[0]
     diff_ids = _diff_ids(image.config)
-    with _oci_layout.destination(store) as dest:
+    with destination.destination(store) as dest:
         for layer, diff_id in zip(image.layers, diff_ids):
             if dest.has_blob(diff_id):
                 continue

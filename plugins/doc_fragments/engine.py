@@ -1,6 +1,6 @@
 # Copyright: fleetimage.separated contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How the modules reach a container engine: the options and notes they share."""
+"""The options that choose an image store, and the notes on reaching a container engine, for every module."""
 
 from __future__ import annotations
 
@@ -8,6 +8,28 @@ from __future__ import annotations
 class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 options:
+  engine:
+    description:
+      - The image store.
+      - V(oci) is an OCI image layout folder at O(store), written by this collection alone and readable by
+        skopeo, podman (C(oci:) transport) and containerd.
+      - V(podman) (C(podman load); names an image C(app:1) as C(localhost/app:1)), V(docker) (C(docker load);
+        C(app:1) is C(docker.io/library/app:1), shown as C(app:1)), V(containerd) (C(ctr images import) into
+        O(namespace), unpacked for the default snapshotter; C(app:1) is C(docker.io/library/app:1)) and
+        V(isula) (C(isula load -i) into iSulad; written from iSulad's documented CLI and not tested against a
+        real iSulad, which has no package for the test machines) are reached through their command line.
+      - An image is looked up under the name as the engine spells it, so C(app1:1) is present in podman when
+        podman holds C(localhost/app1:1).
+    type: str
+    choices: [oci, podman, docker, containerd, isula]
+    default: oci
+  store:
+    description:
+      - The OCI image layout folder, for O(engine=oci). A load creates it when missing; the other modules
+        treat a missing folder as an empty store and do not create it.
+      - Ignored by the container engines, which keep their own storage.
+    type: path
+    default: /var/lib/fleetimage/oci
   executable:
     description:
       - The engine's command line program, a name looked up on E(PATH) or a path.

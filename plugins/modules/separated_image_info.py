@@ -56,23 +56,6 @@ options:
       - Costs one read and decompression of the tarballs; a tarball shared by several apps is read once.
     type: bool
     default: false
-  engine:
-    description:
-      - The image store asked whether it holds each image, with the same options as
-        M(fleetimage.separated.separated_image_load) loads into it.
-      - V(oci) is an OCI image layout folder at O(store).
-      - V(podman), V(docker), V(containerd) (in O(namespace)) and V(isula) are asked through their command
-        line, under the name as the engine spells it, so C(app1:1) is present in podman when podman holds
-        C(localhost/app1:1), and in containerd when it holds C(docker.io/library/app1:1).
-    type: str
-    choices: [oci, podman, docker, containerd, isula]
-    default: oci
-  store:
-    description:
-      - The OCI image layout folder, for O(engine=oci). A missing folder holds no image; it is not created.
-      - Ignored by the container engines, which keep their own storage.
-    type: path
-    default: /var/lib/fleetimage/oci
 extends_documentation_fragment:
   - fleetimage.separated.engine
 attributes:

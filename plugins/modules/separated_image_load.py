@@ -76,28 +76,6 @@ options:
       - Layers are still checked against the image config's diff ids, and the config against its own digest.
     type: bool
     default: false
-  engine:
-    description:
-      - The image store to load into.
-      - V(oci) is an OCI image layout folder at O(store), readable by skopeo, podman (C(oci:) transport)
-        and containerd.
-      - V(podman) loads with C(podman load) (names an image C(app:1) as C(localhost/app:1)).
-      - V(docker) loads with C(docker load) (C(app:1) is C(docker.io/library/app:1), shown as C(app:1)).
-      - V(containerd) loads with C(ctr images import) into O(namespace) (C(app:1) is
-        C(docker.io/library/app:1)), and unpacks it for the default snapshotter.
-      - V(isula) loads with C(isula load -i) into iSulad. Written from iSulad's documented CLI, and not
-        tested against a real iSulad (there is no package for the test machines).
-      - O(name) finds the image under the name as the engine spells it, so C(app1:1) is present in
-        podman when podman holds C(localhost/app1:1).
-    type: str
-    choices: [oci, podman, docker, containerd, isula]
-    default: oci
-  store:
-    description:
-      - The OCI image layout folder, for O(engine=oci). Created when missing.
-      - Ignored by the container engines, which keep their own storage.
-    type: path
-    default: /var/lib/fleetimage/oci
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name) as the bundle's image.

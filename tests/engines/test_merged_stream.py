@@ -96,7 +96,7 @@ def test_a_feed_that_fails_ends_in_bytes_no_tar_reader_accepts(bundle, tmp_path)
         write_merged_archive(tarballs[:1], sink, "app1:1", {})  # app alone: refused at the end (layers missing)
 
     with pytest.raises(BundleError, match="missing"):
-        _engine_cli.load_through_stdin(["sh", "-c", 'cat > "$0"', str(received)], None, write_then_fail)
+        _engine_cli.load_through_stdin(["sh", "-c", 'cat > "$0"', str(received)], write_then_fail)
     assert received.stat().st_size > 0
     # Python's tarfile takes a bad header for the end; GNU tar, like Go's archive/tar
     # (docker, podman, containerd), refuses it.
@@ -111,7 +111,7 @@ def test_an_engine_that_stops_reading_is_quoted(bundle):
         write_merged_archive(tarballs, sink, "app1:1", {})
 
     with pytest.raises(BundleError, match=r"^`sh -c 'echo refused >&2; exit 3'` failed \(exit 3\): refused$"):
-        _engine_cli.load_through_stdin(["sh", "-c", "echo refused >&2; exit 3"], None, write)
+        _engine_cli.load_through_stdin(["sh", "-c", "echo refused >&2; exit 3"], write)
 
 
 def test_a_file_load_removes_its_file_whatever_happens(bundle, tmp_path, monkeypatch):
@@ -122,8 +122,8 @@ def test_a_file_load_removes_its_file_whatever_happens(bundle, tmp_path, monkeyp
     def write(sink):
         write_merged_archive(tarballs, sink, "app1:1", {})
 
-    sent = _engine_cli.load_through_file("test", ["sh", "-c", 'tar -tf "$1" > "$0"', str(seen)], None, write)
+    sent = _engine_cli.load_through_file("test", ["sh", "-c", 'tar -tf "$1" > "$0"', str(seen)], write)
     assert sent % 10240 == 0 and "manifest.json" in seen.read_text()
     with pytest.raises(BundleError, match="failed \\(exit 1\\)"):
-        _engine_cli.load_through_file("test", ["sh", "-c", "exit 1"], None, write)
+        _engine_cli.load_through_file("test", ["sh", "-c", "exit 1"], write)
     assert sorted(os.listdir(tmp_path)) == ["bundle", "seen"]

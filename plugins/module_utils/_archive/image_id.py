@@ -19,11 +19,8 @@ import tarfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import classify, read_small
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import (
-    DECOMPRESSION_ERRORS,
-    detect_compression,
-    open_tarball,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.codecs import DECOMPRESSION_ERRORS, detect_codec
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import open_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
 
 
@@ -34,11 +31,11 @@ def read_image_id(path, name):
     both been seen, then stops.
     """
     try:
-        kind = detect_compression(path)
+        codec = detect_codec(path)
     except (OSError, IOError) as exc:
         raise BundleError("app tarball %s cannot be read: %s" % (path, exc.strerror or exc))
     configs, wanted = {}, None
-    with open_tarball(path, kind) as stream:
+    with open_tarball(path, codec) as stream:
         try:
             tar = tarfile.TarFile(fileobj=stream, mode="r")
             for member in tar:

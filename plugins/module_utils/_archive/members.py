@@ -14,11 +14,8 @@ import io
 import re
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import (
-    DECOMPRESSION_ERRORS,
-    detect_compression,
-    open_tarball,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.codecs import DECOMPRESSION_ERRORS, detect_codec
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import open_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 # Metadata members are held in memory; real ones are a few KiB.
@@ -85,18 +82,19 @@ def stream_tarball(path, on_member):
     library's tarfile, exactly as in its stream mode; the members' bytes are
     handed out by _Archive.extractfile without tarfile's copies.
     """
-    kind = detect_compression(path)
-    with open_tarball(path, kind) as stream:
+    codec = detect_codec(path)
+    with open_tarball(path, codec) as stream:
         try:
             tar = tarfile.TarFile(fileobj=stream, mode="r")
             archive = _Archive(tar, stream)
             for member in tar:
                 name, member_kind, member_id = classify(member, path)
                 on_member(name, member_kind, member_id, member, archive)
-            if kind != "tar":
+            if codec.magic:  # compressed: its end checks the whole stream
                 stream.read_to_end()
         except _STREAM_ERRORS as exc:
-            raise BundleError("%s is not a valid %s archive: %s" % (path, "tar" if kind == "tar" else kind + "-compressed tar", exc))
+            what = codec.name + "-compressed tar" if codec.magic else "tar"
+            raise BundleError("%s is not a valid %s archive: %s" % (path, what, exc))
         return stream.file_sha256()
 
 

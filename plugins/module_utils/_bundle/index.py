@@ -124,3 +124,19 @@ def _inside(bundle_dir, file_name, name):
     if os.path.commonpath([root, path]) != root or path == root:
         raise BundleError("index entry of %s names tarball %r, which resolves outside %s" % (name, file_name, bundle_dir))
     return path
+
+
+def checksum_error(tarball, actual):
+    """The message for TARBALL whose bytes hash to ACTUAL, in isula-build's words; None when it matches."""
+    if not tarball.expected_sha256:
+        return "the index gives no sha256 for %s tarball %s" % (tarball.part, tarball.path)
+    if actual != tarball.expected_sha256:
+        return "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
+    return None
+
+
+def check_sum(tarball, actual):
+    """Fail when TARBALL's sha256 (ACTUAL) differs from the index's."""
+    message = checksum_error(tarball, actual)
+    if message:
+        raise BundleError(message)

@@ -2,145 +2,31 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Open a tarball once: hash its compressed bytes while they are decompressed.
 
-The compression is detected from the first bytes, never from the file name.
-gzip is inflated with python-isal when it is importable (about 1.5 times
-zlib's speed here), else with zlib; bzip2 and xz come from the standard
-library, zstd from the zstandard package when it is importable.
-
 Decompression is the slowest step of a load, so it runs in a thread of its
-own (both isal and zlib release the GIL while they inflate), ahead of the
-reader by a few chunks: on two cores the reader's work -- parsing tar
-headers, hashing and writing each layer -- overlaps with it. The chunks
-are handed over as they are, and read1() passes a whole one on without
-copying it: every copy of a gigabyte costs a tenth of a second.
+own (isal, zlib and the other decompressors release the GIL while they
+inflate), ahead of the reader by a few chunks: on two cores the reader's
+work -- parsing tar headers, hashing and writing each layer -- overlaps with
+it. The chunks are handed over as they are, and read1() passes a whole one
+on without copying it: every copy of a gigabyte costs a tenth of a second.
+The compressed bytes are hashed in a third thread, off the decompressing one.
 """
 
 from __future__ import annotations
 
-import bz2
-import hashlib
 import io
-import lzma
 import os
 import queue
 import threading
-import zlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, HashingReader, ThreadedSha256
 
-try:
-    from isal import isal_zlib
-except ImportError:  # an optional accelerator
-    isal_zlib = None
-
-try:
-    import zstandard
-except ImportError:  # optional: only zstd tarballs need it
-    zstandard = None
-
-CHUNK = 1024 * 1024
-# Compressed bytes per read: isal and zlib inflate fastest with inputs of
-# about this size (1 MiB inputs are 20% slower: their output leaves the cache).
-_READ_SIZE = 256 * 1024
 # Decompressed chunks (of at most CHUNK) the thread may hold ahead of the reader.
 _AHEAD = 4
-_GZIP_MAGIC = b"\x1f\x8b"
-
-_MAGIC = (
-    (_GZIP_MAGIC, "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
-
-# What a corrupt compressed stream raises, whichever decompressor reads it.
-DECOMPRESSION_ERRORS = (EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) + (
-    (isal_zlib.error,) if isal_zlib is not None else ()
-)
 
 
-class HashingReader(io.RawIOBase):
-    """A read-only file that feeds every byte it hands out to sha256."""
-
-    def __init__(self, f):
-        super(HashingReader, self).__init__()
-        self._f = f
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def readable(self):
-        return True
-
-    def readinto(self, buf):
-        n = self._f.readinto(buf)
-        if n:
-            self.sha256.update(memoryview(buf)[:n])
-            self.size += n
-        return n
-
-    def read(self, size=-1):
-        # The bytes as the file returns them: RawIOBase.read would copy them twice.
-        data = self._f.read(size)
-        if data:
-            self.sha256.update(data)
-            self.size += len(data)
-        return data
-
-    def drain(self):
-        """Read and hash the rest of the file; return the hex digest."""
-        while True:
-            chunk = self._f.read(CHUNK)
-            if not chunk:
-                return self.sha256.hexdigest()
-            self.sha256.update(chunk)
-            self.size += len(chunk)
-
-    def close(self):
-        # The decompressor closes what it wraps; the file stays open for drain().
-        pass
-
-
-def detect_compression(path):
-    """Return 'gzip', 'bzip2', 'xz', 'zstd' or 'tar' from the first bytes of PATH."""
-    with open(path, "rb") as f:
-        head = f.read(512)
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if len(head) == 512 and head[257:262] == b"ustar":
-        return "tar"
-    raise BundleError("%s is neither a tar archive nor a compressed one (gzip, bzip2, xz, zstd)" % path)
-
-
-def decompressed(raw, kind, path):
-    """Wrap RAW (a HashingReader) in a single-threaded decompressor for KIND."""
-    if kind == "tar":
-        return io.BufferedReader(raw, CHUNK)
-    if kind == "gzip":
-        return io.BufferedReader(_InflatingReader(raw), CHUNK)
-    if kind == "bzip2":
-        return bz2.BZ2File(raw, "rb")
-    if kind == "xz":
-        return lzma.LZMAFile(raw, "rb")
-    if zstandard is None:
-        raise BundleError("%s is zstd-compressed, and the Python package zstandard is not installed on this host" % path)
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
-
-
-def open_tarball(path, kind):
-    """The decompressed bytes of the tarball at PATH (of compression KIND) as a DecompressedStream."""
-    if kind == "zstd" and zstandard is None:
-        raise BundleError("%s is zstd-compressed, and the Python package zstandard is not installed on this host" % path)
-    return DecompressedStream(path, kind)
-
-
-def sha256_of_file(path):
-    """The hex sha256 of a whole file, read in large chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def open_tarball(path, codec):
+    """The decompressed bytes of the tarball at PATH (of the Codec CODEC) as a DecompressedStream."""
+    return DecompressedStream(path, codec)
 
 
 class DecompressedStream(object):
@@ -154,14 +40,14 @@ class DecompressedStream(object):
 
     _END = object()
 
-    def __init__(self, path, kind):
+    def __init__(self, path, codec):
         self.name = path
-        self.kind = kind
+        self.codec = codec
         self._file = open(path, "rb", buffering=0)
         self._raw = HashingReader(self._file)
         # The compressed bytes are hashed in a thread of their own, off the
         # decompressing thread, which is the longest of a load.
-        self._raw.sha256 = _ThreadedSha256()
+        self._raw.sha256 = ThreadedSha256()
         self._queue = queue.Queue(_AHEAD)
         self._stop = False
         self._chunk = b""
@@ -176,13 +62,8 @@ class DecompressedStream(object):
 
     def _produce(self):
         try:
-            if self.kind == "tar":
-                read = self._raw.read
-            elif self.kind == "gzip":
-                read = _InflatingReader(self._raw).read  # its chunks as the decompressor made them
-            else:
-                source = decompressed(self._raw, self.kind, self.name)
-                read = getattr(source, "read1", source.read)
+            source = self.codec.open(self._raw)
+            read = getattr(source, "read1", source.read)  # chunks as the decompressor makes them
             while not self._stop:
                 chunk = read(CHUNK)
                 if not chunk:
@@ -310,104 +191,8 @@ class DecompressedStream(object):
         self.close()
 
 
-class _ThreadedSha256(object):
-    """sha256 computed in a thread of its own: update() queues, hexdigest() waits (hashlib releases the GIL)."""
-
-    def __init__(self):
-        self._sha256 = hashlib.sha256()
-        self._queue = queue.Queue(4 * _AHEAD)
-        self._thread = None
-
-    def update(self, data):
-        if not isinstance(data, bytes):
-            data = bytes(data)  # a buffer its owner may fill again before it is hashed
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="sha256")
-            self._thread.daemon = True
-            self._thread.start()
-        self._queue.put(data)
-
-    def hexdigest(self):
-        self.stop()
-        return self._sha256.hexdigest()
-
-    def stop(self):
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def _run(self):
-        update = self._sha256.update
-        for data in iter(self._queue.get, None):
-            update(data)
-
-
 class _Failure(object):
     """An exception of the decompressing thread, carried to the reader."""
 
     def __init__(self, exc):
         self.exc = exc
-
-
-class _InflatingReader(io.RawIOBase):
-    """gzip, as gzip.GzipFile reads it (several members, zero padding between them), inflated by isal or zlib.
-
-    Reads the compressed file in _READ_SIZE pieces and returns at most
-    CHUNK bytes at a time; each member's CRC and length are checked by the
-    decompressor at its end.
-    """
-
-    def __init__(self, raw):
-        super(_InflatingReader, self).__init__()
-        self._raw = raw
-        self._decompressor = None
-        self._input = b""
-        self._at_eof = False
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def read(self, size=-1):
-        size = CHUNK if size is None or size < 0 else min(size, CHUNK)
-        while True:
-            if not self._input and not self._at_eof:
-                self._input = self._raw.read(_READ_SIZE)
-                self._at_eof = not self._input
-            if self._decompressor is None:
-                if not self._start_member():
-                    return b""
-                continue
-            data = self._decompressor.decompress(self._input, size)
-            if self._decompressor.eof:
-                self._input = self._decompressor.unused_data
-                self._decompressor = None
-            else:
-                self._input = self._decompressor.unconsumed_tail
-                if not self._input and self._at_eof and not data:
-                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-            if data:
-                return data
-
-    def _start_member(self):
-        """Begin the next member, past zero padding; False at the end of the file."""
-        while True:
-            stripped = self._input.lstrip(b"\0")
-            if len(stripped) >= len(_GZIP_MAGIC) or self._at_eof:
-                break
-            more = self._raw.read(_READ_SIZE)
-            self._at_eof = not more
-            self._input = stripped + more
-        if not stripped:
-            self._input = b""
-            return False
-        if not stripped.startswith(_GZIP_MAGIC):
-            raise OSError("Not a gzipped file (%r)" % stripped[:2])
-        self._input = stripped
-        self._decompressor = isal_zlib.decompressobj(31) if isal_zlib is not None else zlib.decompressobj(31)
-        return True

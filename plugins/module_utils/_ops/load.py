@@ -24,8 +24,8 @@ def load_image(params, check_mode=False, diff=False):
     name = normalize_name(params["name"])
     bundle_dir = params["dir"]
     entry = _bundle_index.app_entry(_bundle_index.read_index(bundle_dir), name, bundle_dir)
-    tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params.get("base"), params.get("lib"))
-    verify = not params.get("skip_check")
+    tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params["base"], params["lib"])
+    verify = not params["skip_check"]
     store = open_store(params)
     result = {
         "changed": False,
@@ -54,7 +54,9 @@ def load_image(params, check_mode=False, diff=False):
         result.update(changed=True, action="would_load", image={"name": name})
         return _diff.added(result, before, _diff.predicted(before, {name: "(the bundle's image)"}))
 
-    outcome = store.load(tarballs, entry, name, verify)
+    hints = dict((part, _bundle_index.layer_hints(entry, part)) for part in ("base", "lib"))
+    outcome = store.load(tarballs, name, hints, verify)
+    outcome["image"]["name"] = name
     result.update(outcome, action="loaded", checksums_verified=verify)
     after = _diff.snapshot(store, [name]) if diff else None
     return _diff.added(result, before, after)

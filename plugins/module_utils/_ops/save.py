@@ -15,10 +15,11 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import destination as _bundle_destination
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import dest_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import save_checks as _save_checks
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import plan_bundle
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import INDEX_FILE_NAME, write_bundle
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import write_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name, select_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_sources import read_images
@@ -32,9 +33,7 @@ def save_bundle(params, check_mode=False):
     base_name, lib_name = params["base"], params.get("lib") or None
     apps = _app_names(params["names"], base_name, lib_name)
     renames = _renames(params)
-    level = params.get("compression_level", 6)
-    if not 0 <= level <= 9:
-        raise BundleError("compression level %r is not between 0 and 9" % (level,))
+    level = params["compression_level"]
     parent = os.path.dirname(dest)
     if not os.path.isdir(parent):
         raise BundleError("cannot write bundle %s: folder %s does not exist" % (dest, parent))
@@ -48,9 +47,9 @@ def save_bundle(params, check_mode=False):
         lib = select_image(candidates, lib_name, "lib", where).image._replace(name=lib_name) if lib_name else None
         _save_checks.check_images(app_images, base, lib, renames, dest)
         planned = plan_bundle(app_images, base, lib, renames)
-        found = _bundle_destination.inspect_destination(dest, planned)
+        found = dest_folder.inspect_destination(dest, planned)
         if found.state == "other" and not params.get("force"):
-            raise _bundle_destination.refuse(dest, found.reason)
+            raise dest_folder.refuse(dest, found.reason)
         if check_mode:
             return _predicted(dest, planned, found)
 
@@ -60,10 +59,10 @@ def save_bundle(params, check_mode=False):
             if _same_index_bytes(new_dir, dest):
                 return _result(False, "unchanged", dest, found.index)
             if not params.get("force"):
-                raise _bundle_destination.refuse(
+                raise dest_folder.refuse(
                     dest, "it is a bundle of these images, but its tarballs are not the bytes this save writes "
                     "(compressed at another level, or by another gzip writer such as isula-build's)")
-        _bundle_destination.put_in_place(new_dir, dest, scratch)
+        dest_folder.put_in_place(new_dir, dest, scratch)
         return _result(True, "written" if found.state == "absent" else "replaced", dest, index)
     finally:
         if scratch is not None:
@@ -106,7 +105,7 @@ def _result(changed, action, dest, index):
         "action": action,
         "dest": dest,
         "index": index,
-        "files": _bundle_destination.describe_files(dest, index),
+        "files": dest_folder.describe_files(dest, index),
     }
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import writer as _bundle_writer
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import legacy_layer_ids
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import plan as bundle_plan
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import legacy_layer_ids
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name
 
@@ -66,7 +66,7 @@ def load_rename_file(path):
 
 def check_renames(renames):
     """Refuse a rename entry that is malformed or names no usable file (the writer's rules)."""
-    _bundle_writer._rename_map(renames)
+    bundle_plan.rename_map(renames)
 
 
 def check_images(apps, base, lib, renames, dest):
@@ -105,12 +105,12 @@ def _check_built_on(app, ids, lower, lower_ids, part):
 def _check_no_shared_app_layers(apps, app_ids, base, lib, lib_ids, renames, dest):
     """Each layer above base and lib goes into one app tarball only, as isula-build's separator moves it there."""
     bottom = len(lib_ids) if lib_ids is not None else 1
-    rename_map = _bundle_writer._rename_map(renames)
+    rename_map = bundle_plan.rename_map(renames)
     owner = {}
     for app, ids in sorted(zip(apps, app_ids), key=lambda pair: pair[0].name):
         for layer_id, _layer_json in legacy_layer_ids(ids, app.config)[bottom:]:
             if layer_id in owner and owner[layer_id] != app.name:
-                tarball = os.path.join(dest, _bundle_writer._tarball_name(owner[layer_id], "app", rename_map))
+                tarball = os.path.join(dest, bundle_plan.tarball_name(owner[layer_id], "app", rename_map))
                 raise BundleError(
                     "process app images %s failed: lib layers %s already saved in %s for image %s: app images %s and "
                     "%s share a layer above %s, and a bundle keeps each app layer in one app tarball; build them on "

@@ -20,10 +20,11 @@ import tarfile
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import save as _engine_save
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._store import registry
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import candidate, merge_duplicates
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.source import read_oci_store
 
-SOURCES = ("archive", "oci") + _engine_save.ENGINE_SOURCES
+SOURCES = ("archive", "oci", "podman", "docker")  # the engines whose class has save_command()
 ENGINE_SAVE_FILE_NAME = "engine-save.tar"
 
 
@@ -43,7 +44,7 @@ def read_images(params, names, spool_dir):
     if source == "oci":
         store = params["store"]
         return merge_duplicates(read_oci_store(store)), "the OCI store %s" % store
-    argv = _engine_save.save_command(source, params.get("executable"), names)
+    argv = registry.ENGINE_CLASSES[source](params.get("executable")).save_command(names)
     where = "the images exported by `%s`" % " ".join(argv)
     if spool_dir is None:
         return merge_duplicates(_engine_save.read_metadata(argv)), where

@@ -4,15 +4,17 @@
 
 A store offers these calls:
     lookup(name) -> {"id", "repo_tags", "layers", "size"} or None, reading no bundle
-        (the OCI store adds "app_sha256", what its load recorded, or None)
-    load(tarballs, entry, name, verify) -> {"changed", "image", "layers_written",
+        (the OCI store adds "app_sha256": what its load recorded, or None)
+    load(tarballs, name, layer_hints, verify) -> {"changed", "image", "layers_written",
         "layers_reused", "bytes_written"}, committing nothing unless every check passed
-    snapshot(names) -> {name: image id}: the OCI store's every name, an engine's NAMES
-    remove(names, check_mode) -> {"changed", "removed", "absent", ...}
+    snapshot(names) -> {name: image id}: every name of the OCI store; an engine's NAMES
+    remove(names, check_mode) -> {"changed", "removed", "absent", "blobs_removed", ...}
     prune(keep, repositories, verify, check_mode) -> {"changed", "removed", ...}
 
 'oci' is the embedded OCI layout folder; the others are container engines,
-reached through their command line (see _engine_load).
+reached through their command line (see engine/flow.py). To add an engine,
+write its class in engine/ (label, default_executable, reference, inspect,
+load, tag; save_command if it can export) and name it in ENGINE_CLASSES.
 """
 
 from __future__ import annotations
@@ -20,23 +22,18 @@ from __future__ import annotations
 import collections
 import functools
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import containerd as _engine_containerd
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import docker as _engine_docker
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import isula as _engine_isula
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow as _engine_load
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import podman as _engine_podman
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import listing as _oci_listing
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import load as _oci_load
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import prune as _oci_prune
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import remove as _oci_remove
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.isula import Isula
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.podman import Podman
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, listing, load, prune, remove
 
 Store = collections.namedtuple("Store", "lookup load snapshot remove prune")
 
-ENGINES = ("oci", "podman", "docker", "containerd", "isula")
+ENGINE_CLASSES = {"podman": Podman, "docker": Docker, "containerd": Containerd, "isula": Isula}
+ENGINES = ("oci",) + tuple(ENGINE_CLASSES)
 DEFAULT_OCI_STORE = "/var/lib/fleetimage/oci"
-DEFAULT_EXECUTABLES = {"podman": "podman", "docker": "docker", "containerd": "ctr", "isula": "isula"}
-DEFAULT_CONTAINERD_NAMESPACE = "default"
 
 
 def store_argument_spec():
@@ -45,51 +42,40 @@ def store_argument_spec():
         engine=dict(type="str", default="oci", choices=list(ENGINES)),
         store=dict(type="path", default=DEFAULT_OCI_STORE),
         executable=dict(type="str"),
-        namespace=dict(type="str", default=DEFAULT_CONTAINERD_NAMESPACE),
+        namespace=dict(type="str", default="default"),
     )
 
 
+def engine(params):
+    """The engine object PARAMS name (params['engine'] other than 'oci')."""
+    return ENGINE_CLASSES[params["engine"]](params.get("executable"), params.get("namespace"))
+
+
 def open_store(params):
-    """The store PARAMS name: params['engine'] and its location parameters.
+    """The store PARAMS name: params['engine'] and its location parameters, as the argument spec set them.
 
     'store' locates the oci store; 'executable' and 'namespace' (containerd)
     the engines. Engines find their daemon and storage through their own
     environment variables (DOCKER_HOST, CONTAINERD_ADDRESS, ...).
     """
-    engine = params.get("engine") or "oci"
-    if engine == "oci":
-        path = params.get("store") or DEFAULT_OCI_STORE
-        return Store(
-            lookup=functools.partial(_oci_layout.lookup, path),
-            load=functools.partial(_oci_load.load, path),
-            snapshot=lambda names: _oci_listing.names_and_ids(path),
-            remove=functools.partial(_oci_remove.remove, path),
-            prune=functools.partial(_oci_prune.prune, path),
-        )
-    if engine not in DEFAULT_EXECUTABLES:
-        raise ValueError("unknown engine %r" % engine)  # the argument spec only admits ENGINES
-    executable = params.get("executable") or DEFAULT_EXECUTABLES[engine]
-    if engine == "podman":
-        adapter = _engine_podman.engine(executable)
-    elif engine == "docker":
-        adapter = _engine_docker.engine(executable)
-    elif engine == "containerd":
-        adapter = _engine_containerd.engine(executable, params.get("namespace") or DEFAULT_CONTAINERD_NAMESPACE)
-    else:
-        adapter = _engine_isula.engine(executable)
-    return Store(
-        lookup=functools.partial(_engine_load.lookup, adapter),
-        load=functools.partial(_engine_load.load, adapter),
-        snapshot=functools.partial(_engine_snapshot, adapter),
-        remove=None,
-        prune=None,
-    )
+    if params["engine"] == "oci":
+        path = params["store"]
+        return Store(lookup=functools.partial(layout.lookup, path),
+                     load=functools.partial(load.load, path),
+                     snapshot=lambda names: listing.names_and_ids(path),
+                     remove=functools.partial(remove.remove, path),
+                     prune=functools.partial(prune.prune, path))
+    chosen = engine(params)
+    return Store(lookup=functools.partial(flow.lookup, chosen), load=functools.partial(flow.load, chosen),
+                 snapshot=functools.partial(_engine_snapshot, chosen),
+                 remove=None, prune=None)
 
 
-def _engine_snapshot(adapter, names):
+def _engine_snapshot(chosen, names):
+    """{name: image id} of the NAMES the engine CHOSEN holds."""
     snapshot = {}
     for name in names:
-        found = _engine_load.lookup(adapter, name)
+        found = flow.lookup(chosen, name)
         if found is not None:
             snapshot[name] = found["id"]
     return snapshot

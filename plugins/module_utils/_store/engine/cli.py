@@ -29,13 +29,13 @@ STDERR_QUOTED_CHARS = 4000
 OUTPUT_KEPT_BYTES = 1024 * 1024
 
 
-def run(argv, env=None, none_when_stderr_has=None):
+def run(argv, none_when_stderr_has=None):
     """Run ARGV to completion; return its stdout as text, or raise BundleError.
 
     When ARGV fails with NONE_WHEN_STDERR_HAS in its stderr (the engine's
     words for "no such thing"), return None instead.
     """
-    proc = _start(argv, env, stdin=subprocess.DEVNULL)
+    proc = start(argv, stdin=subprocess.DEVNULL)
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
         if none_when_stderr_has and none_when_stderr_has.encode("utf-8") in stderr:
@@ -44,13 +44,13 @@ def run(argv, env=None, none_when_stderr_has=None):
     return stdout.decode("utf-8", "replace")
 
 
-def run_check(argv, env=None):
+def run_check(argv):
     """Run ARGV, a yes-or-no question: True for exit 0, False for a silent exit 1.
 
     Anything else is a BundleError: podman, for one, also exits 1 when it
     cannot read its configuration, and then says so on stderr.
     """
-    proc = _start(argv, env, stdin=subprocess.DEVNULL)
+    proc = start(argv, stdin=subprocess.DEVNULL)
     stderr = proc.communicate()[1]
     if proc.returncode == 0:
         return True
@@ -80,7 +80,7 @@ class InputClosed(Exception):
 
 
 @contextlib.contextmanager
-def feeding(argv, env=None):
+def feeding(argv):
     """Start ARGV with a pipe on its stdin and yield a writable sink for it.
 
     When the body returns, stdin is closed and ARGV must exit 0; when the
@@ -88,7 +88,7 @@ def feeding(argv, env=None):
     raises, the engine is made to fail (see _abandon) and the body's error
     is raised.
     """
-    proc = _start(argv, env, stdin=subprocess.PIPE)
+    proc = start(argv, stdin=subprocess.PIPE)
     drains = [Drain(proc.stdout), Drain(proc.stderr)]
     try:
         yield _PipeSink(proc.stdin)
@@ -146,14 +146,14 @@ def _abandon(proc):
         proc.wait()
 
 
-def load_through_stdin(argv, env, write):
+def load_through_stdin(argv, write):
     """Run the load ARGV with WRITE(sink) writing the archive to its stdin; return the bytes sent."""
-    with feeding(argv, env) as sink:
+    with feeding(argv) as sink:
         write(sink)
     return sink.bytes_written
 
 
-def load_through_file(label, argv, env, write):
+def load_through_file(label, argv, write):
     """Write the archive with WRITE(sink) to a temporary file, then run ARGV + [path].
 
     For an engine that only loads files. The file lies in a private folder
@@ -170,7 +170,7 @@ def load_through_file(label, argv, env, write):
                 write(sink)
         except OSError as exc:  # opening, or flushing the last bytes at close
             raise BundleError("writing the image archive to %s failed: %s" % (path, exc.strerror or exc))
-        run(argv + [path], env)
+        run(argv + [path])
         return sink.bytes_written
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -185,9 +185,9 @@ def private_temp_folder(label):
         raise BundleError("cannot create a temporary folder in %s for the %s load: %s" % (parent, label, exc.strerror))
 
 
-def _start(argv, env, stdin):
+def start(argv, stdin, stdout=subprocess.PIPE):
     try:
-        return subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError) and os.sep not in argv[0]:
             raise BundleError(

@@ -16,15 +16,14 @@ namespace k8s.io.
 
 from __future__ import annotations
 
-import functools
 import json
 import platform
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.flow import Engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
 
+DEFAULT_NAMESPACE = "default"
 _INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -33,15 +32,25 @@ _INDEX_TYPES = (
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "i686": "386"}
 
 
-def engine(executable, namespace):
-    ctr = [executable, "-n", namespace]
-    return Engine(
-        label="containerd",
-        reference=docker_reference,
-        inspect=functools.partial(_inspect, ctr),
-        load=functools.partial(_engine_cli.load_through_stdin, ctr + ["images", "import", "-"], None),
-        tag=lambda source, target: _engine_cli.run(ctr + ["images", "tag", "--force", source, target]),
-    )
+class Containerd(object):
+    label = "containerd"
+    default_executable = "ctr"
+
+    def __init__(self, executable=None, namespace=None):
+        self.executable = executable or self.default_executable
+        self.ctr = [self.executable, "-n", namespace or DEFAULT_NAMESPACE]
+
+    def reference(self, name):
+        return docker_reference(name)
+
+    def inspect(self, ref):
+        return _inspect(self.ctr, ref)
+
+    def load(self, write):
+        return cli.load_through_stdin(self.ctr + ["images", "import", "-"], write)
+
+    def tag(self, source, target):
+        cli.run(self.ctr + ["images", "tag", "--force", source, target])
 
 
 def _inspect(ctr, ref):
@@ -73,7 +82,7 @@ def _image_targets(ctr):
     """{image name: target digest} of every image in the namespace."""
     argv = ctr + ["images", "ls"]
     targets = {}
-    for line in _engine_cli.run(argv).splitlines()[1:]:
+    for line in cli.run(argv).splitlines()[1:]:
         fields = line.split()  # REF TYPE DIGEST SIZE PLATFORMS LABELS; only SIZE has a space
         if len(fields) >= 3 and fields[2].startswith("sha256:"):
             targets[fields[0]] = fields[2]
@@ -97,13 +106,13 @@ def _manifest(ctr, digest):
 
 def _content_json(ctr, digest):
     argv = ctr + ["content", "get", digest]
-    text = _engine_cli.run(argv, none_when_stderr_has="not found")
+    text = cli.run(argv, none_when_stderr_has="not found")
     if text is None:
         return None
     try:
         document = json.loads(text)
     except ValueError as exc:
-        raise BundleError("`%s` answered with output that is not JSON: %s" % (_engine_cli.command_line(argv), exc))
+        raise BundleError("`%s` answered with output that is not JSON: %s" % (cli.command_line(argv), exc))
     if not isinstance(document, dict):
-        raise BundleError("`%s` answered with JSON that is not an object" % _engine_cli.command_line(argv))
+        raise BundleError("`%s` answered with JSON that is not an object" % cli.command_line(argv))
     return document

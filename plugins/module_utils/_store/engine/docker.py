@@ -4,8 +4,9 @@
 
     load       docker load -q, the archive on stdin (the CLI streams it to the daemon)
     presence   docker image ls -q --no-trunc REF, then docker image inspect REF
-    names      docker_familiar(): docker.io/library/app:1 and app:1 are one
-               image, which docker lists, and matches in 'image ls', as app:1
+    names      familiar(): docker.io/library/app:1 and app:1 are one image,
+               which docker lists, and matches in 'image ls', as app:1
+    save       docker save NAME..., the archive on stdout
 
 The daemon is the one DOCKER_HOST (or the docker context) names, as for any
 docker command.
@@ -13,53 +14,52 @@ docker command.
 
 from __future__ import annotations
 
-import functools
-import json
-
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.flow import Engine
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.inspect_json import image_facts
 
 
-def engine(executable):
-    return Engine(
-        label="docker",
-        reference=docker_familiar,
-        inspect=functools.partial(_inspect, executable),
-        load=functools.partial(_engine_cli.load_through_stdin, [executable, "load", "-q"], None),
-        tag=lambda source, target: _engine_cli.run([executable, "tag", source, target]),
-    )
+class Docker(object):
+    label = "docker"
+    default_executable = "docker"
+
+    def __init__(self, executable=None, namespace=None):
+        self.executable = executable or self.default_executable
+
+    def reference(self, name):
+        """NAME the way docker shows it: app:1 for docker.io/library/app:1, team/app:1 for docker.io/team/app:1."""
+        name = docker_reference(name)
+        for prefix in ("docker.io/library/", "docker.io/"):
+            if name.startswith(prefix):
+                return name[len(prefix):]
+        return name
+
+    def inspect(self, ref):
+        # 'image inspect' fails alike for "no such image" and "no daemon": ask the list first.
+        if not cli.run([self.executable, "image", "ls", "-q", "--no-trunc", ref]).strip():
+            return None
+        return self._image_inspect(ref)
+
+    def load(self, write):
+        return cli.load_through_stdin([self.executable, "load", "-q"], write)
+
+    def tag(self, source, target):
+        cli.run([self.executable, "tag", source, target])
+
+    def save_command(self, names):
+        """The argv that writes NAMES as one docker-archive to stdout."""
+        return [self.executable, "save"] + list(names)
+
+    def _image_inspect(self, ref):
+        argv = [self.executable, "image", "inspect", ref]
+        return image_facts(argv, cli.run(argv), _docker_style)
 
 
-def docker_familiar(name):
-    """NAME the way docker shows it: app:1 for docker.io/library/app:1, team/app:1 for docker.io/team/app:1."""
-    name = docker_reference(name)
-    for prefix in ("docker.io/library/", "docker.io/"):
-        if name.startswith(prefix):
-            return name[len(prefix):]
-    return name
-
-
-def _inspect(executable, ref):
-    # 'image inspect' fails alike for "no such image" and "no daemon": ask the list first.
-    listed = _engine_cli.run([executable, "image", "ls", "-q", "--no-trunc", ref])
-    if not listed.strip():
-        return None
-    argv = [executable, "image", "inspect", ref]
-    return facts_from_inspect(_engine_cli.run(argv), argv)
-
-
-def facts_from_inspect(output, argv):
-    """The image facts from docker-style 'image inspect' JSON (docker, podman)."""
-    try:
-        image = json.loads(output)[0]
-        return {
-            "id": image["Id"].split(":", 1)[-1],
-            "repo_tags": sorted(image.get("RepoTags") or []),
-            "layers": list((image.get("RootFS") or {}).get("Layers") or []),
-            "size": image.get("Size"),
-        }
-    except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        raise BundleError("`%s` answered with output this module cannot read (%s): %.300s"
-                          % (_engine_cli.command_line(argv), exc, output))
+def _docker_style(document):
+    image = document[0]
+    return {
+        "id": image["Id"],
+        "repo_tags": sorted(image.get("RepoTags") or []),
+        "layers": list((image.get("RootFS") or {}).get("Layers") or []),
+        "size": image.get("Size"),
+    }

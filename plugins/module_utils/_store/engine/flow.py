@@ -4,8 +4,7 @@
 
 The same flow for every engine; what differs (how the engine spells a name,
 how it answers an inspect, whether it loads from stdin or a file, how it
-tags) is an Engine, built by _engine_podman, _engine_docker,
-_engine_containerd or _engine_isula.
+tags) is the engine object: Podman, Docker, Containerd or Isula.
 
     read manifest.json and the config from the app tarball (small)
     verify every tarball's sha256 -- before the engine sees a byte
@@ -17,24 +16,18 @@ _engine_containerd or _engine_isula.
 
 from __future__ import annotations
 
-import collections
-
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.merged import (
-    read_image_metadata,
-    write_merged_archive,
-)
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.load import check_sum
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.merged import read_image_metadata, write_merged_archive
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 
-# What this flow needs of an engine:
+# What this flow needs of an engine object (see podman.py and the others):
 #   label              its name in messages ("podman")
 #   reference(name)    NAME as the engine spells it once loaded ("localhost/app:1")
 #   inspect(ref)       {"id", "repo_tags", "layers", "size"} of the image REF, or None
 #   load(write)        run the engine's load with WRITE(sink) producing the archive;
 #                      return the bytes handed to the engine
 #   tag(source, target) give the image SOURCE (a reference) the name TARGET
-Engine = collections.namedtuple("Engine", "label reference inspect load tag")
 
 
 def lookup(engine, name):
@@ -42,8 +35,12 @@ def lookup(engine, name):
     return engine.inspect(engine.reference(name))
 
 
-def load(engine, tarballs, entry, name, verify):
-    """Load the image NAME from TARBALLS (app first) into ENGINE; return the outcome."""
+def load(engine, tarballs, name, layer_hints, verify):
+    """Load the image NAME from TARBALLS (app first) into ENGINE; return the outcome.
+
+    LAYER_HINTS are not used: an engine takes the whole archive and keeps the
+    layers it has once, by itself.
+    """
     app = tarballs[0]
     try:
         image, app_sha256 = read_image_metadata(app, name)
@@ -73,7 +70,6 @@ def load(engine, tarballs, entry, name, verify):
         facts = _name_it(engine, image, touched, target)
     after = _ids_under(engine, [ref for ref in touched if ref != target])
     after[target] = facts["id"]
-    facts["name"] = name
     return {
         "changed": before != after,
         "image": facts,

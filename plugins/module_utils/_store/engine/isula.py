@@ -19,55 +19,51 @@ ISULAD_HOST names (default unix:///var/run/isulad.sock).
 
 from __future__ import annotations
 
-import functools
-import json
-
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.flow import Engine
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.inspect_json import image_facts
 
 
-def engine(executable):
-    return Engine(
-        label="isula",
-        reference=isula_reference,
-        inspect=functools.partial(_inspect, executable),
-        load=functools.partial(_engine_cli.load_through_file, "isula", [executable, "load", "-i"], None),
-        tag=lambda source, target: _engine_cli.run([executable, "tag", source, target]),
-    )
+class Isula(object):
+    label = "isula"
+    default_executable = "isula"
+
+    def __init__(self, executable=None, namespace=None):
+        self.executable = executable or self.default_executable
+
+    def reference(self, name):
+        """NAME as iSulad keeps it: docker.io/library/app:1 and library/app:1 are app:1."""
+        name = normalize_name(name)
+        if name.startswith("docker.io/"):
+            name = name[len("docker.io/"):]
+        if name.startswith("library/"):
+            name = name[len("library/"):]
+        return name
+
+    def inspect(self, ref):
+        # 'isula inspect' fails alike for "no such image" and "no daemon": ask the list first.
+        names = set()
+        for line in cli.run([self.executable, "images"]).splitlines()[1:]:
+            fields = line.split()  # REPOSITORY TAG IMAGE-ID CREATED SIZE
+            if len(fields) >= 2 and fields[0] != "<none>" and fields[1] != "<none>":
+                names.add(fields[0] + ":" + fields[1])
+        if ref not in names:
+            return None
+        argv = [self.executable, "inspect", ref]
+        return image_facts(argv, cli.run(argv), _isula_style)
+
+    def load(self, write):
+        return cli.load_through_file(self.label, [self.executable, "load", "-i"], write)
+
+    def tag(self, source, target):
+        cli.run([self.executable, "tag", source, target])
 
 
-def isula_reference(name):
-    """NAME as iSulad keeps it: docker.io/library/app:1 and library/app:1 are app:1."""
-    name = normalize_name(name)
-    if name.startswith("docker.io/"):
-        name = name[len("docker.io/"):]
-    if name.startswith("library/"):
-        name = name[len("library/"):]
-    return name
-
-
-def _inspect(executable, ref):
-    # 'isula inspect' fails alike for "no such image" and "no daemon": ask the list first.
-    listing = _engine_cli.run([executable, "images"])
-    names = set()
-    for line in listing.splitlines()[1:]:
-        fields = line.split()  # REPOSITORY TAG IMAGE-ID CREATED SIZE
-        if len(fields) >= 2 and fields[0] != "<none>" and fields[1] != "<none>":
-            names.add(fields[0] + ":" + fields[1])
-    if ref not in names:
-        return None
-    argv = [executable, "inspect", ref]
-    output = _engine_cli.run(argv)
-    try:
-        image = json.loads(output)[0]["image"]
-        return {
-            "id": image["id"].split(":", 1)[-1],
-            "repo_tags": sorted(image.get("repo_tags") or []),
-            "layers": list(((image.get("Spec") or {}).get("rootfs") or {}).get("diff_ids") or []),
-            "size": image.get("size"),
-        }
-    except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        raise BundleError("`%s` answered with output this module cannot read (%s): %.300s"
-                          % (_engine_cli.command_line(argv), exc, output))
+def _isula_style(document):
+    image = document[0]["image"]
+    return {
+        "id": image["id"],
+        "repo_tags": sorted(image.get("repo_tags") or []),
+        "layers": list(((image.get("Spec") or {}).get("rootfs") or {}).get("diff_ids") or []),
+        "size": image.get("size"),
+    }

@@ -27,24 +27,14 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.stream_metadata import read_archive_metadata
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
-ENGINE_SOURCES = ("podman", "docker")
 CHUNK = 1024 * 1024
-
-
-def save_command(source, executable, names):
-    """The argv that writes NAMES as one docker-archive to stdout."""
-    executable = executable or source
-    if source == "podman":
-        # -m: further names are images of their own, not more tags of the first.
-        return [executable, "save", "--format", "docker-archive", "-m"] + list(names)
-    return [executable, "save"] + list(names)
 
 
 def save_to_file(argv, path):
     """Run ARGV with its stdout going into the new file PATH; raise the engine's error on failure."""
     try:
         with open(path, "xb") as out:
-            proc = _start(argv, out)
+            proc = _engine_cli.start(argv, subprocess.DEVNULL, stdout=out)
             stderr = proc.communicate()[1]
     except OSError as exc:
         raise BundleError("writing the save stream of `%s` to %s failed: %s"
@@ -58,7 +48,7 @@ def save_to_file(argv, path):
 def read_metadata(argv):
     """Run ARGV and read the metadata of the archive on its stdout; return the Candidates."""
     where = "the save stream of `%s`" % _engine_cli.command_line(argv)
-    proc = _start(argv, subprocess.PIPE)
+    proc = _engine_cli.start(argv, subprocess.DEVNULL)
     stderr = _engine_cli.Drain(proc.stderr)
     try:
         candidates = read_archive_metadata(proc.stdout, where)
@@ -81,13 +71,3 @@ def read_metadata(argv):
     if returncode != 0:
         raise _engine_cli.failed(argv, returncode, stderr.data)
     return candidates
-
-
-def _start(argv, stdout):
-    try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError) and os.sep not in argv[0]:
-            raise BundleError("cannot run %s: no such executable on PATH (%s); install the engine, or set "
-                              "'executable' to its path" % (argv[0], os.environ.get("PATH", "")))
-        raise BundleError("cannot run %s: %s" % (argv[0], exc.strerror or exc))

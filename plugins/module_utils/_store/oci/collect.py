@@ -24,7 +24,9 @@ import re
 import shutil
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -63,7 +65,7 @@ def used_blobs(store, index):
     for entry in index.get("manifests") or []:
         if not isinstance(entry, dict):
             continue
-        name = (entry.get("annotations") or {}).get(_oci_layout.REF_NAME)
+        name = (entry.get("annotations") or {}).get(layout.REF_NAME)
         for digest in blobs_of(store, entry):
             names = used.setdefault(digest, [])
             if name and name not in names:
@@ -103,7 +105,7 @@ def staging_folders(store):
         return []
     folders = []
     for entry in entries:
-        if entry.startswith(_oci_layout.STAGING_PREFIX):
+        if entry.startswith(STAGING_PREFIX):
             path = os.path.join(store, entry)
             folders.append((path, _locked(path)))
     return folders
@@ -126,7 +128,7 @@ def remove_blobs(store, blobs):
             continue
         freed += size
     if blobs:
-        _oci_layout._fsync_dir(os.path.join(store, "blobs", "sha256"))  # pylint: disable=protected-access
+        fsync_folder(os.path.join(store, "blobs", "sha256"))
     return freed
 
 

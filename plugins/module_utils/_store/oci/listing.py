@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records as _records
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, records
 
 
 def named_entries(index):
@@ -23,7 +22,7 @@ def named_entries(index):
     for position, entry in enumerate(index.get("manifests") or []):
         if not isinstance(entry, dict):
             continue
-        name = (entry.get("annotations") or {}).get(_oci_layout.REF_NAME)
+        name = (entry.get("annotations") or {}).get(layout.REF_NAME)
         if isinstance(name, str) and name:
             named.append((position, name, entry))
     return named
@@ -33,17 +32,17 @@ def names_and_ids(store):
     """{name: image id} of every name in STORE; {} for a store that does not exist."""
     if not os.path.isdir(store):
         return {}
-    index = _oci_layout.read_index(store)
+    index = layout.read_index(store)
     return dict((name, image_id(store, entry)) for unused_position, name, entry in named_entries(index))
 
 
 def image_id(store, entry):
-    recorded = (entry.get("annotations") or {}).get(_records.IMAGE_ID)
+    recorded = (entry.get("annotations") or {}).get(records.IMAGE_ID)
     if isinstance(recorded, str) and recorded:
         return recorded
     digest = entry.get("digest") or ""
     try:
-        with open(_oci_layout._blob_path(store, digest), "rb") as f:  # pylint: disable=protected-access
+        with open(layout.blob_path(store, digest), "rb") as f:
             return json.loads(f.read().decode("utf-8"))["config"]["digest"].split(":", 1)[1]
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return digest

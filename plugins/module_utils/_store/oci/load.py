@@ -14,22 +14,24 @@ checksum is computed, when checks are on.
 
 from __future__ import annotations
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records as _records
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import layer_hints
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination, records
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 
-def load(store, tarballs, entry, name, verify):
-    """Load the image NAME from TARBALLS (app first) into STORE; return the outcome."""
+def load(store, tarballs, name, layer_hints, verify):
+    """Load the image NAME from TARBALLS (app first) into STORE; return the outcome.
+
+    LAYER_HINTS: {part: legacy layer ids} the index says the lib and base tarballs hold.
+    """
     archive = DockerArchive()
-    with _oci_layout.destination(store) as dest:
+    with destination.destination(store) as dest:
         skipped, app_sha256 = [], None
         for tarball in tarballs:
-            if tarball.part != "app" and _all_present(dest, archive, layer_hints(entry, tarball.part)):
+            if tarball.part != "app" and _all_present(dest, archive, layer_hints.get(tarball.part)):
                 skipped.append(tarball)
                 if verify:
                     check_sum(tarball, sha256_of_file(tarball.path))
@@ -45,24 +47,15 @@ def load(store, tarballs, entry, name, verify):
             for tarball in skipped:
                 _stream_into(dest, archive, tarball)
             image = archive.image(name, dest.has_blob)
-        record = _records.load_record(app_sha256, image.image_id)
+        record = records.load_record(app_sha256, image.image_id)
         outcome = dest.commit(image.config_bytes, image.diff_ids, image.repo_tags, record)
     outcome["image"] = {
-        "name": name,
         "id": image.image_id,
         "repo_tags": image.repo_tags,
         "layers": image.diff_ids,
         "size": outcome.pop("size"),
     }
     return outcome
-
-
-def check_sum(tarball, actual):
-    """Fail in isula-build's words when a tarball's sha256 differs from the index."""
-    if actual != tarball.expected_sha256:
-        raise BundleError(
-            "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
-        )
 
 
 def _stream_checked(dest, archive, tarball, verify):
@@ -90,16 +83,12 @@ def _stream_into(dest, archive, tarball):
     expected = archive.expected_diff_ids()
 
     def on_member(member_name, kind, member_id, member, tar):
-        archive.add(member_name, tarball.path)
+        archive.collect(tarball.path, member_name, kind, member_id, member, tar)
         if kind == "layer_tar":
             known = expected.get(member_id)
             if known is not None and dest.has_blob(known):
                 return  # already in the store: the tar reader skips its bytes
             digest = dest.put_layer(tar.extractfile(member))[0]
             archive.layer_digests[member_id] = digest
-        elif kind == "manifest":
-            archive.manifest_bytes = read_small(tar, member, tarball.path)
-        elif kind == "config":
-            archive.configs[member_id] = read_small(tar, member, tarball.path)
 
     return stream_tarball(tarball.path, on_member)

@@ -22,11 +22,8 @@ import hashlib
 import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect as _collect
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import listing as _listing
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records as _records
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import remove as _remove
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout, listing, records, remove
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 _CHUNK = 1024 * 1024
@@ -40,27 +37,27 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         return result
     wanted = set(repository_of(r) for r in repositories or [])
     if verify:
-        result["damaged"] = damaged_blobs(store, _oci_layout.read_index(store))
+        result["damaged"] = damaged_blobs(store, layout.read_index(store))
     spared = set(d["digest"] for d in result["damaged"])
     if check_mode:
-        index = _oci_layout.read_index(store)
+        index = layout.read_index(store)
         result["removed"] = _drop_old(index, keep, wanted)
-        staging = _collect.remove_abandoned_staging(store, dry_run=True)
-        unused = _collect.unused_blobs(store, index, spared)
+        staging = collect.remove_abandoned_staging(store, dry_run=True)
+        unused = collect.unused_blobs(store, index, spared)
         result.update(blobs_removed=len(unused), bytes_freed=sum(unused.values()) + sum(size for path, size in staging),
                       staging_removed=[path for path, size in staging])
         result["changed"] = bool(result["removed"] or unused or staging)
         return result
-    with _oci_layout.store_lock(store):
-        index = _oci_layout.read_index(store)
+    with store_lock(store):
+        index = layout.read_index(store)
         result["removed"] = _drop_old(index, keep, wanted)
         if result["removed"]:
-            _remove.replace_index(store, index)
-        staging = _collect.remove_abandoned_staging(store)
+            remove.replace_index(store, index)
+        staging = collect.remove_abandoned_staging(store)
         result["staging_removed"] = [path for path, size in staging]
         result["bytes_freed"] = sum(size for path, size in staging)
         result["changed"] = bool(result["removed"] or staging)
-        return _remove.collect_garbage(store, index, result, spared)
+        return remove.collect_garbage(store, index, result, spared)
 
 
 def _drop_old(index, keep, wanted):
@@ -68,10 +65,10 @@ def _drop_old(index, keep, wanted):
     if keep is None:
         return []
     by_repository = {}
-    for position, name, entry in _listing.named_entries(index):
+    for position, name, entry in listing.named_entries(index):
         repository = _safe_repository(name)
         if repository is not None and (not wanted or repository in wanted):
-            by_repository.setdefault(repository, []).append((_records.loaded_at(entry), position, name))
+            by_repository.setdefault(repository, []).append((records.loaded_at(entry), position, name))
     dropped_positions, dropped = set(), []
     for entries in by_repository.values():
         for unused_time, position, name in sorted(entries, reverse=True)[keep:]:
@@ -95,11 +92,11 @@ def _safe_repository(name):
 
 def damaged_blobs(store, index):
     """[{digest, error, images}] of the blobs whose bytes do not match their digest, or that an image needs and lacks."""
-    used = _collect.used_blobs(store, index)
-    stored = _collect.stored_blobs(store)
+    used = collect.used_blobs(store, index)
+    stored = collect.stored_blobs(store)
     damaged = []
     for digest in sorted(stored):
-        actual = _sha256_of(_collect.blob_path(store, digest))
+        actual = _sha256_of(collect.blob_path(store, digest))
         if actual is not None and "sha256:" + actual != digest:
             damaged.append({"digest": digest, "error": "its sha256 is %s" % actual,
                             "images": sorted(used.get(digest, []))})

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect as _collect
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
 
 
 def remove(store, names, check_mode=False):
@@ -25,13 +26,13 @@ def remove(store, names, check_mode=False):
     if not os.path.isdir(store):
         return result  # no store, no image: and nothing is created
     if check_mode:
-        index = _oci_layout.read_index(store)
+        index = layout.read_index(store)
         kept, removed = split_entries(index, names)
         index["manifests"] = kept
-        unused = _collect.unused_blobs(store, index) if removed else {}
+        unused = collect.unused_blobs(store, index) if removed else {}
         return _outcome(result, names, removed, unused, deferred=False)
-    with _oci_layout.store_lock(store):
-        index = _oci_layout.read_index(store)
+    with store_lock(store):
+        index = layout.read_index(store)
         kept, removed = split_entries(index, names)
         if not removed:
             return _outcome(result, names, removed, {}, deferred=False)
@@ -44,8 +45,8 @@ def split_entries(index, names):
     """(entries kept, [names removed]) of INDEX without the entries named one of NAMES."""
     kept, removed = [], []
     for entry in index.get("manifests") or []:
-        ref = (entry.get("annotations") or {}).get(_oci_layout.REF_NAME) if isinstance(entry, dict) else None
-        if ref and any(_oci_layout._names_match(ref, name) for name in names):  # pylint: disable=protected-access
+        ref = (entry.get("annotations") or {}).get(layout.REF_NAME) if isinstance(entry, dict) else None
+        if ref and any(layout._names_match(ref, name) for name in names):  # pylint: disable=protected-access
             removed.append(ref)
         else:
             kept.append(entry)
@@ -54,12 +55,12 @@ def split_entries(index, names):
 
 def collect_garbage(store, index, result, keep=()):
     """Delete the blobs INDEX no longer reaches (not those in KEEP), unless a load runs; fill RESULT in. Under the lock."""
-    if _collect.loads_running(store):
-        unused = _collect.unused_blobs(store, index, keep)
+    if collect.loads_running(store):
+        unused = collect.unused_blobs(store, index, keep)
         result["blobs_deferred"] = bool(unused)
         return result
-    unused = _collect.unused_blobs(store, index, keep)
-    result["bytes_freed"] += _collect.remove_blobs(store, unused)
+    unused = collect.unused_blobs(store, index, keep)
+    result["bytes_freed"] += collect.remove_blobs(store, unused)
     result["blobs_removed"] += len(unused)
     result["changed"] = result["changed"] or bool(unused)
     return result
@@ -67,10 +68,10 @@ def collect_garbage(store, index, result, keep=()):
 
 def replace_index(store, index):
     """Write INDEX as STORE's index.json in one rename, durably. Under the lock."""
-    fd, path = _oci_layout._staging_file(store, prefix=".index-")  # pylint: disable=protected-access
+    fd, path = layout.staging_file(store, prefix=".index-")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(_oci_layout.canonical_json(index))
+            out.write(layout.canonical_json(index))
             out.flush()
             os.fsync(out.fileno())
         os.rename(path, os.path.join(store, "index.json"))
@@ -78,12 +79,12 @@ def replace_index(store, index):
         if os.path.exists(path):
             os.unlink(path)
         raise
-    _oci_layout._fsync_dir(store)  # pylint: disable=protected-access
+    fsync_folder(store)
 
 
 def _outcome(result, names, removed, unused, deferred):
     result["removed"] = sorted(set(removed))
-    result["absent"] = [n for n in names if not any(_oci_layout._names_match(r, n) for r in removed)]  # pylint: disable=protected-access
+    result["absent"] = [n for n in names if not any(layout._names_match(r, n) for r in removed)]  # pylint: disable=protected-access
     result["changed"] = bool(removed) or bool(unused)
     result["blobs_removed"] = len(unused)
     result["bytes_freed"] = sum(unused.values())

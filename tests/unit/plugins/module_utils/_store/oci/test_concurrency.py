@@ -29,16 +29,14 @@ import pytest
 from support.images import make_bundle
 
 import ansible_collections.fleetimage.separated.plugins as collection_plugins
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
 
 ROUNDS = 10
 LARGE_MIB = 64  # app1:1's own top layer: its write keeps the load from its commit a while
 
 WORKER = r"""
 import json, sys, time
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.prune import prune_store
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.remove import remove_images
+from support.operations import load_image, prune_store, remove_images
 op, store, arg, bundle, delay = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
 time.sleep(delay)
 if op == "load":
@@ -51,13 +49,17 @@ print(json.dumps(result))
 """
 
 
-def collection_root():
+TESTS = str(Path(__file__).resolve().parents[5])  # for support.operations
+
+
+def worker_env():
     # .../ansible_collections/fleetimage/separated/plugins -> the folder that holds ansible_collections
-    return str(Path(collection_plugins.__path__[0]).parents[3])
+    collections_root = str(Path(collection_plugins.__path__[0]).parents[3])
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([collections_root, TESTS]))
 
 
 def start(op, store, arg="", bundle="", delay=0.0):
-    env = dict(os.environ, PYTHONPATH=collection_root())
+    env = worker_env()
     return subprocess.Popen([sys.executable, "-c", WORKER, op, str(store), arg, str(bundle), str(delay)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -114,7 +116,7 @@ def test_loads_removes_and_prunes_at_once_lose_nothing(store, tmp_path):
             outcomes.append((op, json.loads(out)))
 
         names = valid_names(store)[0]
-        assert not [p for p in os.listdir(store) if p.startswith(oci_layout.STAGING_PREFIX)]
+        assert not [p for p in os.listdir(store) if p.startswith(STAGING_PREFIX)]
         assert not [p for p in os.listdir(store) if p.startswith(".index-")]
         undone = set(op[1] for op in ops if op[0] == "remove")
         if any(op[0] == "prune" and op[1] for op in ops):
@@ -134,8 +136,8 @@ def test_loads_removes_and_prunes_at_once_lose_nothing(store, tmp_path):
 
 HOLDER = r"""
 import sys
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
-with layout.destination(sys.argv[1]):
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.destination import destination
+with destination(sys.argv[1]):
     print("staging", flush=True)
     sys.stdin.readline()
 """
@@ -144,7 +146,7 @@ with layout.destination(sys.argv[1]):
 def test_a_removal_leaves_the_blobs_a_load_in_another_process_may_count_on(bundle, store):
     assert run_alone("load", store, "app1:1", bundle)["action"] == "loaded"
     blobs = set(os.listdir(store / "blobs" / "sha256"))
-    env = dict(os.environ, PYTHONPATH=collection_root())
+    env = worker_env()
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(store)], env=env, text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:

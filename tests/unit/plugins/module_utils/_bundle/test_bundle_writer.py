@@ -14,14 +14,10 @@ import tracemalloc
 
 import pytest
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import writer as _bundle_writer
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
-    ImageSource,
-    LayerSource,
-    go_json,
-    legacy_layer_ids,
-    write_bundle,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive import tar_writer
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import go_json, legacy_layer_ids
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import write_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.tests.support.bundles import ISULA_FIXTURE
@@ -53,9 +49,9 @@ def _files(folder):
 @pytest.mark.parametrize("deflater", ["zlib", "isal"])
 def test_fixture_archives_give_back_isula_builds_bundle(tmp_path, monkeypatch, deflater):
     if deflater == "zlib":
-        monkeypatch.setattr(_bundle_writer, "isal_zlib", None)
-    elif _bundle_writer.isal_zlib is None:
-        pytest.skip("python-isal is not installed")
+        monkeypatch.setattr(tar_writer, "isal_zlib", None)
+    else:
+        assert tar_writer.isal_zlib is not None, "isal, a test requirement, is not importable"
     dest = tmp_path / "bundle"
     apps = [_archive_image("app1", "app1:1"), _archive_image("app2", "app2:1")]
     write_bundle(str(dest), apps, _archive_image("base", "base:1"), _archive_image("lib", "lib:1"))
@@ -277,7 +273,7 @@ def test_layer_over_8_gib_gets_a_pax_size(tmp_path):
     path = tmp_path / "big.tar"
     size = 9 * 2 ** 30
     with open(str(path), "wb") as f:
-        f.write(_bundle_writer._tar_header("a/layer.tar", 0o100444, size))
+        f.write(tar_writer.tar_header("a/layer.tar", 0o100444, size))
         f.seek(size + 1024, io.SEEK_CUR)  # sparse: no need to write the data
         f.write(b"\0" * 1024)
 

@@ -15,8 +15,9 @@ import pytest
 from support.bundles import IMAGE_IDS, copy_bundle, tree_snapshot
 from support.images import make_bundle
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination, layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
+from support.operations import load_image
 
 
 def _load_in_child(args):
@@ -35,9 +36,9 @@ def test_two_loads_into_one_store_at_once_both_succeed(tmp_path):
             ids = pool.map(_load_in_child, [("app1:1", bundle, store, barrier), ("app2:1", bundle, store, barrier)])
         assert ids == [IMAGE_IDS["app1:1"], IMAGE_IDS["app2:1"]]
         index = json.loads(Path(store, "index.json").read_text())
-        names = sorted(e["annotations"][_oci_layout.REF_NAME] for e in index["manifests"])
+        names = sorted(e["annotations"][layout.REF_NAME] for e in index["manifests"])
         assert names == ["app1:1", "app2:1"]
-        assert not [p for p in os.listdir(store) if p.startswith(_oci_layout.STAGING_PREFIX)]
+        assert not [p for p in os.listdir(store) if p.startswith(STAGING_PREFIX)]
 
 
 def test_blobs_and_index_are_flushed_before_success(tmp_path, monkeypatch):
@@ -55,18 +56,18 @@ def test_blobs_and_index_are_flushed_before_success(tmp_path, monkeypatch):
     blobs = store / "blobs" / "sha256"
     # Each blob was flushed (under its staging name, before its rename), then
     # the folders that received renames, and the index after its rename.
-    assert len([p for p in synced if _oci_layout.STAGING_PREFIX in p]) >= len(list(blobs.iterdir()))
+    assert len([p for p in synced if STAGING_PREFIX in p]) >= len(list(blobs.iterdir()))
     assert str(blobs) in synced
     last = {path: position for position, path in enumerate(synced)}
     assert last[str(store)] > last[str(blobs)]
-    index_flush = [p for p in synced if p.endswith("index.json") or _oci_layout.STAGING_PREFIX in p][-1]
-    assert _oci_layout.STAGING_PREFIX in index_flush  # the new index was flushed before it was renamed in
+    index_flush = [p for p in synced if p.endswith("index.json") or STAGING_PREFIX in p][-1]
+    assert STAGING_PREFIX in index_flush  # the new index was flushed before it was renamed in
 
 
 KILL_SCRIPT = """
 import sys
 sys.path[:0] = sys.argv[4:]
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from support.operations import load_image
 load_image({"name": sys.argv[1], "dir": sys.argv[2], "store": sys.argv[3]})
 """
 
@@ -82,7 +83,7 @@ def test_a_killed_load_leaves_the_store_readable_and_is_cleaned_up(tmp_path):
     staging = None
     deadline = time.time() + 60
     while time.time() < deadline and child.poll() is None:
-        found = [p for p in store.iterdir() if p.name.startswith(_oci_layout.STAGING_PREFIX)]
+        found = [p for p in store.iterdir() if p.name.startswith(STAGING_PREFIX)]
         if found and sum(f.stat().st_size for f in found[0].iterdir()) > 20 * 1024 * 1024:
             staging = found[0]
             break
@@ -92,19 +93,19 @@ def test_a_killed_load_leaves_the_store_readable_and_is_cleaned_up(tmp_path):
     child.wait()
 
     after = tree_snapshot(store)
-    assert {k: v for k, v in after.items() if not k.startswith(_oci_layout.STAGING_PREFIX)} == before
-    assert _oci_layout.lookup(str(store), "app2:1")["id"] == IMAGE_IDS["app2:1"]
-    assert _oci_layout.lookup(str(store), "app1:1") is None
+    assert {k: v for k, v in after.items() if not k.startswith(STAGING_PREFIX)} == before
+    assert layout.lookup(str(store), "app2:1")["id"] == IMAGE_IDS["app2:1"]
+    assert layout.lookup(str(store), "app1:1") is None
 
     load_image({"name": "app1:1", "dir": str(small), "store": str(store)})
     assert not staging.exists()
-    assert not [p for p in store.iterdir() if p.name.startswith(_oci_layout.STAGING_PREFIX)]
+    assert not [p for p in store.iterdir() if p.name.startswith(STAGING_PREFIX)]
 
 
 def test_a_running_load_keeps_its_staging_folder(tmp_path):
     """Housekeeping removes only abandoned staging folders, never a live one."""
     store = tmp_path / "store"
-    with _oci_layout.destination(str(store)) as live:
+    with destination.destination(str(store)) as live:
         other = copy_bundle(tmp_path / "bundle")
         load_image({"name": "app1:1", "dir": str(other), "store": str(store)})
         assert os.path.isdir(live._dir)

@@ -16,11 +16,11 @@ import pytest
 from support.bundles import IMAGE_IDS, tree_snapshot
 from support.images import make_bundle
 
+from support.operations import load_image, prune_store, remove_images
+
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.prune import prune_store
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.remove import remove_images
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as oci_layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.destination import destination
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
 
 
 def load(bundle, store, name="app1:1", **params):
@@ -104,7 +104,7 @@ def test_remove_matches_the_name_as_docker_resolves_it(bundle, store):
 
 def test_remove_while_a_load_runs_leaves_the_blobs_for_a_later_prune(bundle, store):
     load(bundle, store)
-    with oci_layout.destination(str(store)):  # a load between its start and its commit
+    with destination(str(store)):  # a load between its start and its commit
         result = remove(store, "app1:1")
         assert result["removed"] == ["app1:1"] and result["blobs_deferred"] is True
         assert result["blobs_removed"] == 0 and len(blob_files(store)) == 7
@@ -160,7 +160,7 @@ def test_prune_removes_garbage_of_killed_loads_and_reports_the_bytes(bundle, sto
     kept = check_store(store)
     orphan = store / "blobs" / "sha256" / hashlib.sha256(b"orphan").hexdigest()
     orphan.write_bytes(b"orphan")  # published by a load killed before it replaced index.json
-    staging = store / (oci_layout.STAGING_PREFIX + "killed")
+    staging = store / (STAGING_PREFIX + "killed")
     staging.mkdir()
     (staging / "tmpabc").write_bytes(b"x" * 1000)  # the staging folder of a killed load
 
@@ -179,7 +179,7 @@ def test_prune_removes_garbage_of_killed_loads_and_reports_the_bytes(bundle, sto
 
 def test_prune_never_touches_the_staging_folder_of_a_running_load(bundle, store):
     load(bundle, store)
-    with oci_layout.destination(str(store)) as dest:
+    with destination(str(store)) as dest:
         pruned = prune(store)
         assert pruned["staging_removed"] == [] and os.path.isdir(dest._dir)  # pylint: disable=protected-access
 

@@ -20,10 +20,10 @@ import zlib
 import pytest
 from support.bundles import copy_bundle, members, set_hash, sha256, tree_snapshot, write_tarball
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._io import pipeline as _compressed_stream
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import gzip_reader
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from support.operations import load_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import StagingWriter
 
 BASE = "app1_1_base_image.tar.gz"
@@ -135,9 +135,9 @@ def test_gzip_of_several_members_and_zero_padding_is_read_as_gzip_reads_it(tmp_p
 ])
 def test_damaged_gzip_is_refused_whichever_inflater(tmp_path, monkeypatch, damage, isal):
     if not isal:
-        monkeypatch.setattr(_compressed_stream, "isal_zlib", None)
-    elif _compressed_stream.isal_zlib is None:
-        pytest.skip("isal is not installed")
+        monkeypatch.setattr(gzip_reader, "isal_zlib", None)
+    else:
+        assert gzip_reader.isal_zlib is not None, "isal, a test requirement, is not importable"
     raw = _layer_archive([2 * MIB])
     data = bytearray(gzip.compress(raw))
     if damage == "truncated":
@@ -218,9 +218,10 @@ def test_staging_writer_keeps_order_syncs_and_reports_the_first_error(tmp_path):
 
 
 def test_a_zlib_only_host_loads_the_same_image(tmp_path, monkeypatch):
+    assert gzip_reader.isal_zlib is not None, "isal, a test requirement, is not importable"
     bundle = copy_bundle(tmp_path / "bundle")
     with_isal = load_image({"name": "app1:1", "dir": str(bundle), "store": str(tmp_path / "a")})
-    monkeypatch.setattr(_compressed_stream, "isal_zlib", None)
+    monkeypatch.setattr(gzip_reader, "isal_zlib", None)
     without = load_image({"name": "app1:1", "dir": str(bundle), "store": str(tmp_path / "b")})
     assert without["image"] == with_isal["image"]
     # The same files, byte for byte, but for the load time each index.json entry records.
@@ -236,10 +237,11 @@ def test_a_zlib_only_host_loads_the_same_image(tmp_path, monkeypatch):
 def test_zlib_and_isal_inflate_alike(monkeypatch):
     raw = bytes(range(256)) * 5000
     data = gzip.compress(raw[:300000]) + gzip.compress(raw[300000:])
+    assert gzip_reader.isal_zlib is not None, "isal, a test requirement, is not importable"
     results = []
-    for isal in (_compressed_stream.isal_zlib, None):
-        monkeypatch.setattr(_compressed_stream, "isal_zlib", isal)
-        reader = _compressed_stream._InflatingReader(io.BytesIO(data))
+    for isal in (gzip_reader.isal_zlib, None):
+        monkeypatch.setattr(gzip_reader, "isal_zlib", isal)
+        reader = gzip_reader.GzipReader(io.BytesIO(data))
         results.append(b"".join(iter(lambda: reader.read(65536), b"")))
     assert results == [raw, raw]
     assert zlib.crc32(results[0]) == zlib.crc32(raw)

@@ -21,17 +21,14 @@ import pytest
 from support.bundles import IMAGE_IDS, ISULA_BUNDLE, ISULA_FIXTURE, copy_bundle, members, tree_snapshot, write_tarball
 from support.images import make_images, write_docker_archive
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout as _oci_layout
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
-    ImageSource,
-    LayerSource,
-    go_json,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import go_json
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.stream_metadata import read_archive_metadata
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save import save_bundle
+from support.operations import load_image
+from support.operations import save_bundle
 
 ARCHIVES = [str(ISULA_FIXTURE / "archives" / (name + ".tar")) for name in ("app1", "app2", "base", "lib")]
 APP_IDS = dict(IMAGE_IDS, **{"base:1": "80f89ca78b2a9b06b7f4a36ecea1f6a6ecf3b4acfe082ffffba7f5e8eac4687e",
@@ -183,7 +180,7 @@ def _store_with_the_fixture_images(tmp_path):
         load_image(dict(name=name, dir=str(ISULA_BUNDLE), store=str(store)))
     for name, archive in (("base:1", ARCHIVES[2]), ("lib:1", ARCHIVES[3])):
         (image,) = read_docker_archive(archive)
-        with _oci_layout.destination(str(store)) as dest:
+        with destination.destination(str(store)) as dest:
             dest.commit(image.config, json.loads(image.config)["rootfs"]["diff_ids"], [name])
     return store
 
@@ -355,8 +352,8 @@ def test_dest_holding_something_else_is_refused_then_replaced_with_force(tmp_pat
     before = tree_snapshot(tmp_path)
 
     for check_mode in (True, False):
-        with pytest.raises(BundleError, match=r"dest .*/bundle already holds something other than this bundle: it holds "
-                                              r"no readable bundle index manifest .*; set force: true to replace it"):
+        with pytest.raises(BundleError, match=r"dest .*/bundle already holds something other than this bundle: index "
+                                              r".*/bundle/manifest cannot be read: .*; set force: true to replace it"):
             save(dest, check_mode=check_mode)
         assert tree_snapshot(tmp_path) == before
 

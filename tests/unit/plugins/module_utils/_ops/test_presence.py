@@ -14,9 +14,9 @@ import pytest
 from support.bundles import APP1, BASE, IMAGE_IDS, LIB, members, read_index, set_hash, sha256, tree_snapshot, write_tarball
 from support.images import make_bundle
 
+from support.operations import bundle_info, load_image
+
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.info import bundle_info
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
 
 RECORD_KEYS = ("fleetimage.separated.app-sha256", "fleetimage.separated.image-id", "fleetimage.separated.loaded-at")
 
@@ -152,7 +152,7 @@ def test_force_reload_of_the_same_bundle_changes_nothing(bundle, store):
 
 
 def info(store, **params):
-    return bundle_info(dict(params, store=str(store), engine="oci"))
+    return bundle_info(dict(params, store=str(store)))
 
 
 def test_info_tells_the_bundles_image_from_another_under_the_name(bundle, store, rebuilt):

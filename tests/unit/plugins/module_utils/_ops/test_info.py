@@ -21,8 +21,8 @@ from support.bundles import (
 from support.images import make_bundle
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.info import bundle_info
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from support.operations import bundle_info
+from support.operations import load_image
 
 
 def info(bundle=None, store=None, **params):

@@ -31,7 +31,7 @@ from support.bundles import (
 )
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from support.operations import load_image
 
 
 def load(bundle, store, name="app1:1", check_mode=False, **params):

@@ -1,0 +1,95 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sha256 while bytes go by: of a file, of a reader, or in a thread of its own."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import queue
+import threading
+
+CHUNK = 1024 * 1024
+
+
+class HashingReader(io.RawIOBase):
+    """A read-only file that feeds every byte it hands out to sha256."""
+
+    def __init__(self, f):
+        super(HashingReader, self).__init__()
+        self._f = f
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        n = self._f.readinto(buf)
+        if n:
+            self.sha256.update(memoryview(buf)[:n])
+            self.size += n
+        return n
+
+    def read(self, size=-1):
+        # The bytes as the file returns them: RawIOBase.read would copy them twice.
+        data = self._f.read(size)
+        if data:
+            self.sha256.update(data)
+            self.size += len(data)
+        return data
+
+    def drain(self):
+        """Read and hash the rest of the file; return the hex digest."""
+        while True:
+            chunk = self._f.read(CHUNK)
+            if not chunk:
+                return self.sha256.hexdigest()
+            self.sha256.update(chunk)
+            self.size += len(chunk)
+
+    def close(self):
+        # The decompressor closes what it wraps; the file stays open for drain().
+        pass
+
+
+def sha256_of_file(path):
+    """The hex sha256 of a whole file, read in large chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ThreadedSha256(object):
+    """sha256 computed in a thread of its own: update() queues, hexdigest() waits (hashlib releases the GIL)."""
+
+    def __init__(self):
+        self._sha256 = hashlib.sha256()
+        self._queue = queue.Queue(16)
+        self._thread = None
+
+    def update(self, data):
+        if not isinstance(data, bytes):
+            data = bytes(data)  # a buffer its owner may fill again before it is hashed
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sha256")
+            self._thread.daemon = True
+            self._thread.start()
+        self._queue.put(data)
+
+    def hexdigest(self):
+        self.stop()
+        return self._sha256.hexdigest()
+
+    def stop(self):
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self):
+        update = self._sha256.update
+        for data in iter(self._queue.get, None):
+            update(data)

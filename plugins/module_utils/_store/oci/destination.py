@@ -1,0 +1,181 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Put one image into the OCI layout store: blobs staged, then one commit.
+
+Shaped as an image destination: put_layer() stages a blob (hashed as it is
+written), has_blob() says whether a blob can be reused, commit() writes the
+config and manifest and makes blobs and names visible at once. Until commit()
+nothing of the load is visible in the store; a destination closed without a
+commit leaves nothing behind. The staging folder is flocked for the load's
+lifetime, so housekeeping (see lock.py) never removes a load in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import StagingWriter
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX, remove_abandoned_staging, store_lock
+
+CHUNK = 1024 * 1024
+
+
+@contextlib.contextmanager
+def destination(store):
+    """A staging area for one image; nothing is visible until its commit()."""
+    created = layout.make_dirs(store)
+    try:
+        dest = _Destination(store)
+    except BaseException:
+        layout.remove_empty(created)
+        raise
+    try:
+        yield dest
+    finally:
+        dest.close(remove_store_dirs=created if not dest.committed else [])
+
+
+class _Destination(object):
+    """Blobs put here are staged; commit() makes them and the names visible."""
+
+    def __init__(self, store):
+        self.store = store
+        self.committed = False
+        self._staged = {}  # digest -> staged file path
+        self._writer = None  # the StagingWriter of the layers, once one is put
+        with store_lock(store):
+            remove_abandoned_staging(store)
+            self._dir = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=store)
+            self._dir_fd = os.open(self._dir, os.O_RDONLY)
+            fcntl.flock(self._dir_fd, fcntl.LOCK_EX)
+
+    def has_blob(self, digest):
+        return digest in self._staged or os.path.exists(layout.blob_path(self.store, digest))
+
+    def put_layer(self, reader):
+        """Stage the uncompressed layer READER; return (digest, size).
+
+        The layer is hashed here as it is read; a thread of its own writes
+        and fsyncs it meanwhile (see _staging_writer), so that the disk works
+        while the next bytes are decompressed. commit() waits for it.
+        """
+        writer = self._layer_writer()
+        fd, path = layout.staging_file(self._dir)
+        writer.adopt(fd)
+        sha256 = hashlib.sha256()
+        size = 0
+        # read1: the reader's chunks as they come, without filling (copying) a buffer.
+        read = getattr(reader, "read1", reader.read)
+        while True:
+            chunk = read(CHUNK)
+            if not chunk:
+                break
+            if not isinstance(chunk, bytes):
+                chunk = bytes(chunk)  # written later: a buffer the reader reuses would change meanwhile
+            sha256.update(chunk)
+            size += len(chunk)
+            self._writing(writer.write, fd, chunk)
+        digest = "sha256:" + sha256.hexdigest()
+        if self.has_blob(digest):
+            self._writing(writer.discard, fd, path)
+        else:
+            self._writing(writer.finish, fd)
+            self._staged[digest] = path
+        return digest, size
+
+    def _layer_writer(self):
+        if self._writer is None:
+            self._writer = StagingWriter()
+        return self._writer
+
+    def _writing(self, call, *args):
+        """CALL the writer; its errors (of this write or of an earlier one) in the store's words."""
+        try:
+            call(*args)
+        except OSError as exc:
+            raise BundleError("writing a layer into the store %s failed: %s" % (self.store, exc))
+
+    def commit(self, config_bytes, diff_ids, names, annotations=None):
+        """Make the image visible under NAMES; return what changed.
+
+        DIFF_IDS must each be staged or already in the store; ANNOTATIONS
+        (the load's record, see records.py) go into each name's index entry.
+        """
+        if self._writer is not None:
+            self._writing(self._writer.wait)  # every layer written and synced
+        config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+        layers = [{"mediaType": layout.MEDIA_LAYER, "digest": d, "size": self._blob_size(d)} for d in diff_ids]
+        manifest = layout.canonical_json({
+            "schemaVersion": 2,
+            "mediaType": layout.MEDIA_MANIFEST,
+            "config": {"mediaType": layout.MEDIA_CONFIG, "digest": config_digest, "size": len(config_bytes)},
+            "layers": layers,
+        })
+        manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        self._stage_bytes(config_digest, config_bytes)
+        self._stage_bytes(manifest_digest, manifest)
+        wanted = [config_digest, manifest_digest] + list(diff_ids)
+        try:
+            with store_lock(self.store):
+                written = self._publish_blobs(wanted)
+                index_changed = layout.update_index(self.store, self._dir, manifest_digest, len(manifest), names,
+                                                    annotations)
+        except OSError as exc:
+            raise BundleError("committing the image into the store %s failed: %s" % (self.store, exc))
+        self.committed = True
+        layer_written = [d for d in diff_ids if d in written]
+        return {
+            "changed": bool(written) or index_changed,
+            "layers_written": len(set(layer_written)),
+            "layers_reused": len(set(diff_ids) - set(layer_written)),
+            "bytes_written": sum(written.values()),
+            "size": len(config_bytes) + sum(layer["size"] for layer in layers),
+        }
+
+    def close(self, remove_store_dirs):
+        if self._writer is not None:
+            self._writer.close()  # no write may land in the folder once it is removed
+        shutil.rmtree(self._dir, ignore_errors=True)
+        os.close(self._dir_fd)  # releases the staging lock
+        if remove_store_dirs:
+            with store_lock(self.store):
+                layout.remove_empty(remove_store_dirs)
+
+    def _blob_size(self, digest):
+        return os.stat(self._staged.get(digest) or layout.blob_path(self.store, digest)).st_size
+
+    def _stage_bytes(self, digest, data):
+        if self.has_blob(digest):
+            return
+        fd, path = layout.staging_file(self._dir)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        self._staged[digest] = path
+
+    def _publish_blobs(self, digests):
+        """Rename the staged blobs among DIGESTS into place; return {digest: size} written."""
+        blobs = os.path.join(self.store, "blobs", "sha256")
+        layout.make_dirs(blobs)
+        layout.ensure_layout_file(self.store)
+        written = {}
+        for digest in digests:
+            staged = self._staged.get(digest)
+            final = layout.blob_path(self.store, digest)
+            if staged is None or digest in written:
+                continue
+            if os.path.exists(final):  # another load put it there meanwhile
+                continue
+            written[digest] = os.stat(staged).st_size
+            os.rename(staged, final)
+        fsync_folder(blobs)
+        return written
