@@ -10,11 +10,13 @@ module reports is checked against what the engine itself says.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 
 import pytest
-from support.bundles import IMAGE_IDS, read_index, set_hash, write_index
+from support.bundles import BASE, IMAGE_IDS, LIB, read_index, set_hash, write_index
+from support.images import make_bundle
 
 pytestmark = pytest.mark.engine
 
@@ -63,16 +65,17 @@ def test_load_runs_and_is_what_the_engine_reports(run_module, engine, bundle):
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
-def test_present_reads_no_tarball(run_module, engine, bundle):
+def test_present_reads_only_the_app_tarball(run_module, engine, bundle):
     first = load(run_module, engine, name="app1:1", dir=str(bundle))
     assert not first["failed"], first.get("msg")
-    for tarball in bundle.glob("*.tar.gz"):
-        tarball.unlink()  # a load that read any of them would fail
+    for tarball in (LIB, BASE):
+        (bundle / tarball).unlink()  # a load that read either would fail
+    # An engine records nothing of the bundle: the image id comes from the app tarball.
 
     again = load(run_module, engine, name="app1:1", dir=str(bundle))
     assert not again["failed"], again.get("msg")
     assert again["changed"] is False and again["action"] == "present"
-    assert again["image"]["id"] == IMAGE_IDS["app1:1"]
+    assert again["previous_id"] == again["image"]["id"] == IMAGE_IDS["app1:1"]
     assert again["image"]["repo_tags"] == [engine.qualify("app1:1")]
     assert again["image"]["layers"] == first["image"]["layers"]
 
@@ -81,6 +84,25 @@ def test_present_reads_no_tarball(run_module, engine, bundle):
     checked = load(run_module, engine, check=True, name="app1:1", dir=str(bundle))
     assert not checked["failed"], checked.get("msg")
     assert checked["changed"] is False and checked["action"] == "present"
+
+
+def test_a_rebuilt_tag_is_loaded_and_the_name_moves(run_module, engine, bundle, tmp_path):
+    rebuilt = make_bundle(tmp_path / "rebuilt", apps=("app1:1",))
+    new_id = hashlib.sha256(rebuilt.images.apps[0].config).hexdigest()
+    assert load(run_module, engine, name="app1:1", dir=str(bundle))["image"]["id"] == IMAGE_IDS["app1:1"]
+
+    would = load(run_module, engine, check=True, name="app1:1", dir=str(rebuilt.path))
+    assert would["action"] == "would_load" and would["changed"] is True
+    assert would["previous_id"] == IMAGE_IDS["app1:1"]
+    assert engine.image_id(engine.qualify("app1:1")) == IMAGE_IDS["app1:1"]
+
+    moved = load(run_module, engine, name="app1:1", dir=str(rebuilt.path))
+    assert not moved["failed"], moved.get("msg")
+    assert moved["action"] == "loaded" and moved["changed"] is True
+    assert moved["previous_id"] == IMAGE_IDS["app1:1"] and moved["image"]["id"] == new_id
+    assert engine.image_id(engine.qualify("app1:1")) == new_id
+    again = load(run_module, engine, name="app1:1", dir=str(rebuilt.path))
+    assert again["action"] == "present" and again["changed"] is False
 
 
 def test_second_app_shares_base_and_lib(run_module, engine, bundle):
