@@ -24,12 +24,17 @@ def prune_store(params, check_mode=False, diff=False):
             raise BundleError("with engine %s, keep needs repositories: the images of an engine are not all "
                               "this collection's to prune" % engine)
     store = open_store(params)
-    before = _diff.snapshot(store, []) if diff and engine == "oci" else None
+    if engine != "oci":
+        result = store.prune(keep=keep, repositories=repositories, verify=False, check_mode=check_mode)
+        # The engine says which names of those repositories it held, before and after.
+        held_before, held_after = result.pop("before"), result.pop("after")
+        if not diff:
+            return result
+        return _diff.added(result, dict(sorted(held_before.items())), dict(sorted(held_after.items())))
+    before = _diff.snapshot(store, []) if diff else None
     result = store.prune(keep=keep, repositories=repositories, verify=bool(params.get("verify")),
                          check_mode=check_mode)
-    if before is None:
-        if diff:  # an engine: the names of the pruned repositories, before and after
-            return _diff.added(result, result.pop("before", {}), result.pop("after", {}))
+    if not diff:
         return result
     if check_mode:
         return _diff.added(result, before, _diff.predicted(before, dict((n, None) for n in result["removed"])))

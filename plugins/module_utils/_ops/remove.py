@@ -15,7 +15,7 @@ def remove_images(params, check_mode=False, diff=False):
     store = open_store(params)
     before = _diff.snapshot(store, names) if diff else None
     result = store.remove(names, check_mode=check_mode)
-    if before is None:
+    if not diff:
         return result
     if check_mode:
         gone = [n for n in before if n in result["removed"] or n in names]

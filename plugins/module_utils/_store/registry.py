@@ -14,7 +14,8 @@ A store offers these calls:
 'oci' is the embedded OCI layout folder; the others are container engines,
 reached through their command line (see engine/flow.py). To add an engine,
 write its class in engine/ (label, default_executable, reference, inspect,
-load, tag; save_command if it can export) and name it in ENGINE_CLASSES.
+load, tag, remove, images; save_command if it can export) and name it in
+ENGINE_CLASSES.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import collections
 import functools
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow, lifecycle
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.isula import Isula
@@ -68,7 +69,8 @@ def open_store(params):
     chosen = engine(params)
     return Store(lookup=functools.partial(flow.lookup, chosen), load=functools.partial(flow.load, chosen),
                  snapshot=functools.partial(_engine_snapshot, chosen),
-                 remove=None, prune=None)
+                 remove=functools.partial(lifecycle.remove, chosen),
+                 prune=functools.partial(lifecycle.prune, chosen))
 
 
 def _engine_snapshot(chosen, names):
