@@ -32,7 +32,7 @@ def remove(engine, names, check_mode=False):
             absent.append(name)
             continue
         if not check_mode:
-            engine.remove(ref)
+            _remove_one(engine, ref)
         removed.append(ref)
     return {"changed": bool(removed), "removed": removed, "absent": absent, "blobs_removed": 0, "bytes_freed": 0,
             "blobs_deferred": False}
@@ -58,11 +58,19 @@ def prune(engine, keep=None, repositories=None, verify=False, check_mode=False):
             dropped.extend(image["name"] for image in newest_first[keep:])
     if not check_mode:
         for name in dropped:
-            engine.remove(name)
+            _remove_one(engine, name)
     before = dict((image["name"], image["id"]) for image in held)
     after = dict((name, image_id) for name, image_id in before.items() if name not in dropped)
     return {"changed": bool(dropped), "removed": sorted(dropped), "blobs_removed": 0, "bytes_freed": 0,
             "staging_removed": [], "damaged": [], "blobs_deferred": False, "before": before, "after": after}
+
+
+def _remove_one(engine, ref):
+    """The engine's remove of REF; its refusal (a container uses the image) in one message naming REF."""
+    try:
+        engine.remove(ref)
+    except BundleError as exc:
+        raise BundleError("%s cannot remove %s: %s" % (engine.label, ref, exc))
 
 
 def repository_of(name):
