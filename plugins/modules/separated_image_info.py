@@ -42,6 +42,7 @@ options:
         M(fleetimage.separated.separated_image_load) records in an OCI store.
       - Mutually exclusive with O(dir).
     type: dict
+    version_added: 0.2.0
   names:
     description:
       - The app images to report on, C(NAME[:TAG]); C(:latest) is appended when no tag follows the last C(/).
@@ -130,6 +131,7 @@ apps:
           tarball cannot be read.
       type: str
       sample: bundle
+      version_added: 0.2.0
     present:
       description:
         - With O(dir) or O(index), whether RV(apps.state) is V(bundle).
@@ -204,6 +206,7 @@ stale:
   type: list
   elements: str
   sample: [app2:1]
+  version_added: 0.2.0
 files:
   description: The distinct tarball files the selected apps need, sorted by file name; empty without O(dir).
   returned: always

@@ -181,10 +181,12 @@ previous_id:
   returned: always
   type: str
   sample: ca86927501db29d57c51e6239e367576aa9e141be6b17ebef7118760775ca8ad
+  version_added: 0.2.0
 diff:
   description: In diff mode, the store's names and image ids before and after.
   returned: when diff mode is on
   type: dict
+  version_added: 0.2.0
 image:
   description: The image, as loaded or as found in the store.
   returned: always

@@ -23,6 +23,9 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io.codecs im
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import open_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
 
+# What a truncated or corrupt app tarball raises while it is read.
+_READ_ERRORS = (tarfile.TarError,) + DECOMPRESSION_ERRORS
+
 
 def read_image_id(path, name):
     """The id (64 hex) of the image NAME in the app tarball PATH.
@@ -46,7 +49,7 @@ def read_image_id(path, name):
                     wanted = _config_of(read_small(tar, member, path), name, path)
                 if wanted is not None and wanted in configs:
                     return _checked(configs[wanted], wanted, path)
-        except (tarfile.TarError,) + DECOMPRESSION_ERRORS as exc:
+        except _READ_ERRORS as exc:
             raise BundleError("%s is not a valid app tarball: %s" % (path, exc))
     if wanted is None:
         raise BundleError("manifest.json is missing from the app tarball %s" % path)

@@ -8,9 +8,9 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine
 def test_creation_times_sort_in_time_order_whatever_their_fraction():
     times = ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.5Z", "2024-01-01T00:00:00.123456789Z",
              "2023-12-31T23:59:59.999Z", None, "not a time"]
-    assert sorted(times, key=sortable_time) == [None, "not a time", "2023-12-31T23:59:59.999Z",
-                                               "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.123456789Z",
-                                               "2024-01-01T00:00:00.5Z"]
+    expected = [None, "not a time", "2023-12-31T23:59:59.999Z",
+                "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.123456789Z", "2024-01-01T00:00:00.5Z"]
+    assert sorted(times, key=sortable_time) == expected
 
 
 class FakeEngine:
