@@ -113,7 +113,9 @@ bytes_freed:
   returned: always
   type: int
 staging_removed:
-  description: The staging folders of loads no longer running that were deleted (O(engine=oci)).
+  description:
+    - The staging folders of loads no longer running, and the temporary index files of removals killed before they
+      finished, that were deleted (O(engine=oci)).
   returned: always
   type: list
   elements: str

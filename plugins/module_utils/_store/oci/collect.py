@@ -145,6 +145,19 @@ def remove_abandoned_staging(store, dry_run=False):
     return removed
 
 
+def remove_stray_files(store, prefix, dry_run=False):
+    """Remove the files of STORE named PREFIX* (temporary files of killed writers; call under the lock); [(path, bytes)]."""
+    removed = []
+    for entry in sorted(os.listdir(store)):
+        path = os.path.join(store, entry)
+        if entry.startswith(prefix) and os.path.isfile(path):
+            size = os.lstat(path).st_size
+            if not dry_run:
+                os.unlink(path)
+            removed.append((path, size))
+    return removed
+
+
 def folder_size(path):
     total = 0
     for folder, unused_dirs, files in os.walk(path):

@@ -6,8 +6,9 @@
                   others leave index.json (load time recorded at load, see
                   records.py; names without a record count as older than
                   any recorded one, in their index.json order)
-    always        staging folders of loads that are no longer running, and
-                  blobs no image uses (not while a load runs: collect.py)
+    always        staging folders of loads that are no longer running, index
+                  files a killed removal left half written, and blobs no
+                  image uses (not while a load runs: collect.py)
     verify        every blob hashed again: one whose bytes do not match its
                   digest, or one an image needs that is missing, is reported
                   with the images that use it, and never deleted
@@ -43,6 +44,7 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         index = layout.read_index(store)
         result["removed"] = _drop_old(index, keep, wanted)
         staging = collect.remove_abandoned_staging(store, dry_run=True)
+        staging += collect.remove_stray_files(store, remove.INDEX_TEMP_PREFIX, dry_run=True)
         unused = collect.unused_blobs(store, index, spared)
         result.update(blobs_removed=len(unused), bytes_freed=sum(unused.values()) + sum(size for path, size in staging),
                       staging_removed=[path for path, size in staging])
@@ -54,6 +56,7 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         if result["removed"]:
             remove.replace_index(store, index)
         staging = collect.remove_abandoned_staging(store)
+        staging += collect.remove_stray_files(store, remove.INDEX_TEMP_PREFIX)
         result["staging_removed"] = [path for path, size in staging]
         result["bytes_freed"] = sum(size for path, size in staging)
         result["changed"] = bool(result["removed"] or staging)

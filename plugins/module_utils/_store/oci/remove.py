@@ -66,9 +66,16 @@ def collect_garbage(store, index, result, keep=()):
     return result
 
 
+INDEX_TEMP_PREFIX = ".index-"
+
+
 def replace_index(store, index):
-    """Write INDEX as STORE's index.json in one rename, durably. Under the lock."""
-    fd, path = layout.staging_file(store, prefix=".index-")
+    """Write INDEX as STORE's index.json in one rename, durably. Under the lock.
+
+    The new index is written beside index.json first; one left by a process
+    killed meanwhile is removed by the next prune.
+    """
+    fd, path = layout.staging_file(store, prefix=INDEX_TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(layout.canonical_json(index))

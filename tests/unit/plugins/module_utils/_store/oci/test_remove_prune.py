@@ -163,16 +163,19 @@ def test_prune_removes_garbage_of_killed_loads_and_reports_the_bytes(bundle, sto
     staging = store / (STAGING_PREFIX + "killed")
     staging.mkdir()
     (staging / "tmpabc").write_bytes(b"x" * 1000)  # the staging folder of a killed load
+    half_written = store / ".index-killed"
+    half_written.write_bytes(b"{")  # the new index.json of a removal killed before its rename
 
     would = prune(store, check_mode=True)
-    assert would["changed"] is True and would["blobs_removed"] == 1 and would["bytes_freed"] == 1006
-    assert would["staging_removed"] == [str(staging)] and staging.exists() and orphan.exists()
+    assert would["changed"] is True and would["blobs_removed"] == 1 and would["bytes_freed"] == 1007
+    assert would["staging_removed"] == [str(staging), str(half_written)]
+    assert staging.exists() and orphan.exists() and half_written.exists()
 
     pruned = prune(store)
     assert pruned["changed"] is True and pruned["removed"] == []
-    assert pruned["blobs_removed"] == 1 and pruned["bytes_freed"] == 1006
-    assert pruned["staging_removed"] == [str(staging)]
-    assert not staging.exists() and not orphan.exists()
+    assert pruned["blobs_removed"] == 1 and pruned["bytes_freed"] == 1007
+    assert pruned["staging_removed"] == [str(staging), str(half_written)]
+    assert not staging.exists() and not orphan.exists() and not half_written.exists()
     assert check_store(store) == kept
     assert prune(store)["changed"] is False
 
