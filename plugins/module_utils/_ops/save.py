@@ -45,8 +45,7 @@ def save_bundle(params, check_mode=False):
         app_images = [select_image(candidates, typed, "app", where).image._replace(name=name) for typed, name in apps]
         base = select_image(candidates, base_name, "base", where).image._replace(name=base_name)
         lib = select_image(candidates, lib_name, "lib", where).image._replace(name=lib_name) if lib_name else None
-        _save_checks.check_images(app_images, base, lib, renames, dest)
-        planned = plan_bundle(app_images, base, lib, renames)
+        planned = plan_bundle(app_images, base, lib, renames, dest)
         found = dest_folder.inspect_destination(dest, planned)
         if found.state == "other" and not params.get("force"):
             raise dest_folder.refuse(dest, found.reason)
