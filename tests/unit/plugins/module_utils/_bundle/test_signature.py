@@ -260,4 +260,3 @@ def test_signature_parsing_matches_ssh_keygen(bundle, signing_keys):
     assert signature.signing_public_key(str(signing_keys.pub("release"))) == parsed["public_key"]
     assert signature.signed_by(index_bytes(bundle), armored, parsed["public_key"]) is True
     assert signature.signed_by(index_bytes(bundle) + b" ", armored, parsed["public_key"]) is False
-
