@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from support.bundles import copy_bundle  # noqa: E402  pylint: disable=wrong-import-position
+from support.signing import make_keys  # noqa: E402  pylint: disable=wrong-import-position
 import ansible_harness as _harness  # noqa: E402  pylint: disable=wrong-import-position
 
 _harness.prepare_environment()
@@ -66,3 +67,9 @@ def bundle(tmp_path):
 def store(tmp_path):
     """Where an OCI store is to be: the folder does not exist yet."""
     return tmp_path / "store"
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory):
+    """Real ssh-keygen keys and allowed_signers files, made once per session (see support/signing.py)."""
+    return make_keys(tmp_path_factory.mktemp("signing-keys"))
