@@ -76,6 +76,24 @@ options:
       - Layers are still checked against the image config's diff ids, and the config against its own digest.
     type: bool
     default: false
+  allowed_signers:
+    description:
+      - Path on the managed host of an OpenSSH C(allowed_signers) file (see C(ssh-keygen(1)), section ALLOWED SIGNERS) -
+        principals and their public keys, with the options C(namespaces="fleetimage-bundle"), C(valid-after) and
+        C(valid-before) as C(ssh-keygen) reads them. Several keys may be listed, for key rotation.
+      - When set, the bundle's signature C(manifest.sig) (what C(ssh-keygen -Y sign -n fleetimage-bundle) writes
+        for C(manifest)) must verify over the exact bytes of the index, by a key this file allows for the
+        namespace C(fleetimage-bundle) at the time of the check. The index is read once; the signature is
+        verified over those bytes and the index used afterwards is parsed from them.
+      - Needs C(ssh-keygen) from OpenSSH 8.2 or later on the managed host.
+      - When not set, the signature is not checked (nor required).
+    type: path
+  revoked_keys:
+    description:
+      - Path on the managed host of revoked keys, as C(ssh-keygen -Y verify -r) reads them, an OpenSSH KRL
+        (C(ssh-keygen -k)) or a file of public keys, one a line. A signature by a key it lists is refused.
+      - Needs O(allowed_signers).
+    type: path
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name) as the bundle's image.
@@ -108,6 +126,12 @@ notes:
   - Two loads into one store at the same time both succeed; the index is replaced under a lock.
   - A temporary file (for iSulad, whose load takes only a file) goes to E(TMPDIR), or C(/var/tmp).
   - A load the engine refuses fails the task with the engine's command and its own error output.
+  - With O(allowed_signers), the signature is checked before anything else, even when the store already holds
+    O(name), and before any tarball is read or the store is opened. A missing, malformed, untrusted, expired, revoked
+    or wrong-namespace signature, or an index changed since it was signed, fails the module with a message
+    saying which. See C(docs/signing.md).
+  - O(allowed_signers) cannot be combined with O(skip_check) - the signature covers the tarballs only
+    through the checksums that O(skip_check) skips.
   - For container engines RV(layers_written) and RV(layers_reused) are null (the engines do not say
     which layers they stored and which they already had) and RV(bytes_written) counts the bytes of
     the archive handed to the engine. See C(docs/engines.md).
@@ -137,6 +161,13 @@ EXAMPLES = r"""
     dir: /srv/bundles
     skip_check: true
   register: loaded
+
+- name: Load only a bundle signed by a trusted key
+  fleetimage.separated.separated_image_load:
+    name: app1:1
+    dir: /srv/bundles
+    allowed_signers: /etc/fleetimage/allowed_signers
+    revoked_keys: /etc/fleetimage/revoked_keys
 
 - name: Load into the containerd of a Kubernetes node, where pods find it
   fleetimage.separated.separated_image_load:
@@ -246,6 +277,25 @@ layers_reused:
     - Null when a container engine loaded the image (the engines do not report it).
   returned: always
   type: int
+signature:
+  description:
+    - The bundle's signature, as checked with O(allowed_signers).
+  returned: always
+  type: dict
+  contains:
+    verified:
+      description:
+        - V(true) when C(manifest.sig) verified for the index; V(false) when O(allowed_signers) is not set
+          (a signature that does not verify fails the module).
+      type: bool
+    principal:
+      description: The principal of O(allowed_signers) whose key made the signature; null when not verified.
+      type: str
+      sample: release@example.com
+    key:
+      description: The fingerprint of the signing key, as C(ssh-keygen -l) prints it; null when not verified.
+      type: str
+      sample: SHA256:4EuL8NhSQQ6tc76cBhyfZA+oEEEV6ya1ohAIHJXr8dM
 bytes_written:
   description:
     - Bytes of blobs (layers, config, manifest) this run wrote into the store.
@@ -269,9 +319,12 @@ def main():
             base=dict(type="path"),
             lib=dict(type="path"),
             skip_check=dict(type="bool", default=False),
+            allowed_signers=dict(type="path"),
+            revoked_keys=dict(type="path"),
             force=dict(type="bool", default=False),
             **store_argument_spec()
         ),
+        required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
     try:

@@ -18,6 +18,7 @@ import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import without_hashes
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.signature import SIGNATURE_FILE_NAME
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
@@ -38,7 +39,8 @@ def inspect_destination(dest, planned):
         return Destination("other", "it is a symbolic link", None)
     if not stat.S_ISDIR(st.st_mode):
         return Destination("other", "it is not a folder", None)
-    present = sorted(os.listdir(dest))
+    # A signature is not part of what this save compares: the save settles it on its own (save_signature).
+    present = sorted(name for name in os.listdir(dest) if name != SIGNATURE_FILE_NAME)
     if not present:
         return Destination("absent", None, None)
     index, reason = _read_index(dest)

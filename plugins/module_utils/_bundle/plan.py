@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import os
 import re
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import legacy_layer_ids, sha256_digest
@@ -30,9 +31,9 @@ HASH_FIELDS = ("appHash", "libHash", "baseHash")
 PlannedBundle = collections.namedtuple("PlannedBundle", "index files")
 
 
-def plan_bundle(apps, base, lib, renames):
+def plan_bundle(apps, base, lib, renames, dest):
     """The PlannedBundle of write_bundle(DEST, APPS, BASE, LIB, RENAMES); raises what it would raise first."""
-    planned = plan(apps, base, lib, rename_map(renames))
+    planned = plan(apps, base, lib, rename_map(renames), dest)
     names, lib_end = planned["names"], 1 + planned["lib_count"]
     index = {}
     for app in planned["apps"]:
@@ -60,8 +61,13 @@ def without_hashes(index):
                 for name, entry in index.items())
 
 
-def plan(apps, base, lib, renames):
-    """Check the images and decide every tarball's name and members, before any write."""
+def plan(apps, base, lib, renames, dest=""):
+    """Check the images and decide every tarball's name and members, before any write.
+
+    What isula-build's separator refuses is refused here, in its words first
+    (its daemon/separator/), then what to change; DEST names the bundle folder
+    in those messages.
+    """
     if not apps:
         raise BundleError("no app image given: a bundle holds at least one")
     if base is None:
@@ -69,21 +75,22 @@ def plan(apps, base, lib, renames):
     _check_name(base.name, "base")  # checked, but written to the index as given
     bottom = base_ids = _diff_ids(base.config, "base image %s" % base.name)
     if len(base_ids) != 1:
-        raise BundleError("base image %s has %d layers: a base image must have exactly one" % (base.name, len(base_ids)))
+        raise BundleError("number of base layers %d more than one: base image %s has %d layers, and a bundle's "
+                          "base image must have exactly one" % (len(base_ids), base.name, len(base_ids)))
+    lower = "base image %s" % base.name
     if lib is not None:
         _check_name(lib.name, "lib")
         bottom = _diff_ids(lib.config, "lib image %s" % lib.name)
-        _check_built_on("lib image %s" % lib.name, bottom, base_ids, "base image %s" % base.name)
-    lower = "lib image %s" % lib.name if lib is not None else "base image %s" % base.name
-    checked = sorted((_check_app(app, bottom, lower) for app in apps), key=lambda a: a.name)
-    _check_unique_apps(checked, len(bottom), lower)
-    first = checked[0]
+        _check_lib(lib.name, bottom, base_ids, lower)
+        lower = "lib image %s" % lib.name
+    checked = sorted((_check_app(app, base, base_ids, lib, bottom) for app in apps), key=lambda a: a.name)
     names = {}
     for app in checked:
         names[app.name] = tarball_name(app.name, "app", renames)
-    names["base"] = tarball_name(first.name, "base", renames)
+    names["base"] = tarball_name(checked[0].name, "base", renames)
     if lib is not None:
-        names["lib"] = tarball_name(first.name, "lib", renames)
+        names["lib"] = tarball_name(checked[0].name, "lib", renames)
+    _check_unique_apps(checked, len(bottom), lower, dest, names)
     _check_distinct(names)
     return {"apps": checked, "base": base, "lib": lib, "names": names, "lib_count": len(bottom) - 1}
 
@@ -96,31 +103,42 @@ def _check_name(name, part):
     return normalized
 
 
-def _check_app(app, bottom, lower):
+def _check_lib(name, lib_ids, base_ids, base):
+    for position, (mine, theirs) in enumerate(zip(lib_ids, base_ids)):
+        if mine != theirs:
+            raise BundleError("lib image %s is not built on %s: its layer %d is %s, where %s has %s"
+                              % (name, base, position + 1, mine, base, theirs))
+    if len(lib_ids) <= len(base_ids):
+        raise BundleError("lib image %s has no layer of its own above %s (%d layers, against %d)"
+                          % (name, base, len(lib_ids), len(base_ids)))
+
+
+def _check_app(app, base, base_ids, lib, bottom):
     name = _check_name(app.name, "app")
-    what = "app image %s" % name
-    diff_ids = _diff_ids(app.config, what)
+    diff_ids = _diff_ids(app.config, "app image %s" % name)
     if len(app.layers) != len(diff_ids):
-        raise BundleError("%s has %d layers, but its config lists %d diff ids" % (what, len(app.layers), len(diff_ids)))
-    _check_built_on(what, diff_ids, bottom, lower)
+        raise BundleError("app image %s has %d layers, but its config lists %d diff ids" % (name, len(app.layers), len(diff_ids)))
+    if len(diff_ids) <= len(bottom):
+        lower = "lib image %s" % lib.name if lib is not None else "base image %s" % base.name
+        raise BundleError("number of base or lib layers is equal or greater than saved app layers: app image %s has %d "
+                          "layers, %s has %d: an app image must add layers of its own" % (name, len(diff_ids), lower, len(bottom)))
+    if lib is not None:
+        _check_built_on(name, diff_ids, "lib", lib.name, bottom)
+    _check_built_on(name, diff_ids, "base", base.name, base_ids)
     config_hex = hashlib.sha256(app.config).hexdigest()
     return App(name, app, config_hex, diff_ids, legacy_layer_ids(diff_ids, app.config))
 
 
-def _check_built_on(what, diff_ids, lower_ids, lower):
-    """Fail unless WHAT's layers start with all of LOWER's and add at least one."""
+def _check_built_on(name, diff_ids, part, lower_name, lower_ids):
     for position, (mine, theirs) in enumerate(zip(diff_ids, lower_ids)):
         if mine != theirs:
             raise BundleError(
-                "%s is not built on %s: its layer %d is %s, where %s has %s"
-                % (what, lower, position + 1, mine, lower, theirs)
-            )
-    if len(diff_ids) <= len(lower_ids):
-        raise BundleError("%s has no layer of its own above %s (%d layers, against %d)" % (what, lower, len(diff_ids), len(lower_ids)))
+                "dismatch checksum for %s image %s: app image %s is not built on it (its layer %d is %s, where %s "
+                "image %s has %s)" % (part, lower_name, name, position + 1, mine, part, lower_name, theirs))
 
 
-def _check_unique_apps(apps, bottom_count, lower):
-    """isula-build keeps each app layer in one app tarball: no name or layer may repeat."""
+def _check_unique_apps(apps, bottom_count, lower, dest, names):
+    """isula-build's separator moves each layer above base and lib into one app tarball: none may repeat."""
     owner = {}
     for position, app in enumerate(apps):
         if position and app.name == apps[position - 1].name:
@@ -128,9 +146,10 @@ def _check_unique_apps(apps, bottom_count, lower):
         for layer_id, dummy_json in app.legacy[bottom_count:]:
             if layer_id in owner:
                 raise BundleError(
-                    "app images %s and %s share a layer above %s: the bundle format keeps each app layer "
-                    "in one app tarball, so build both on a common lib image instead" % (owner[layer_id], app.name, lower)
-                )
+                    "process app images %s failed: lib layers %s already saved in %s for image %s: app images %s and "
+                    "%s share a layer above %s, and a bundle keeps each app layer in one app tarball; build them on "
+                    "a lib image that holds the shared layers" % (app.name, layer_id, os.path.join(dest, names[owner[layer_id]]),
+                                                                  app.name, owner[layer_id], app.name, lower))
             owner[layer_id] = app.name
 
 

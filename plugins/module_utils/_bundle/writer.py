@@ -35,8 +35,8 @@ def write_bundle(dest_dir, apps, base, lib=None, rename=None, compression_level=
     """
     if not 0 <= compression_level <= 9:
         raise BundleError("compression level %r is not between 0 and 9" % (compression_level,))
-    planned = plan(apps, base, lib, rename_map(rename))
     dest_dir = os.path.abspath(dest_dir)
+    planned = plan(apps, base, lib, rename_map(rename), dest_dir)
     parent = _check_destination(dest_dir)
     tmp = tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(dest_dir), dir=parent)
     try:

@@ -17,6 +17,7 @@ import os
 import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import verify as _bundle_verify
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import presence as _presence
@@ -34,7 +35,9 @@ def bundle_info(params):
         raise BundleError("give the dir of a bundle or its index, not both")
     if given_index is not None and not isinstance(given_index, dict):
         raise BundleError("index must be a bundle index: a mapping of app name to entry")
-    index = _bundle_index.read_index(bundle_dir) if bundle_dir else given_index
+    index_bytes = _bundle_index.read_index_bytes(bundle_dir) if bundle_dir else None
+    signed = signature.for_info(params, bundle_dir, index_bytes)
+    index = _bundle_index.parse_index(bundle_dir, index_bytes) if bundle_dir else given_index
     names = list(dict.fromkeys(normalize_name(n) for n in params.get("names") or [])) or sorted(index)
     store = open_store(params)
 
@@ -80,6 +83,7 @@ def bundle_info(params):
         "stale": [name for name in names if apps[name]["state"] == _presence.OTHER],
         "files": _files(apps, names),
         "files_needed": _files(apps, missing),
+        "signature": signed,
     }
 
 

@@ -277,7 +277,6 @@ REFUSALS = [
     (dict(rename_file='[{"name": "app1_1_app_image.tar.gz", "rename": "../x"}]'),
      "check rename file failed: {tmp}/rename.json: rename of app1_1_app_image.tar.gz to '../x' is not a usable tarball"),
     (dict(rename=[{"name": "app1_1_app_image.tar.gz", "rename": "app2_1_app_image.tar.gz"}]), "would both be named"),
-    (dict(compression_level=10), "compression level 10 is not between 0 and 9"),
 ]
 
 
@@ -300,12 +299,6 @@ def test_what_isula_build_refuses_is_refused_and_leaves_nothing(tmp_path, change
 
     assert message.format(tmp=tmp_path, dest=tmp_path / "bundle") in str(failure.value)
     assert tree_snapshot(tmp_path) == before
-
-
-def test_compression_level_is_refused_before_anything_is_read(tmp_path):
-    with pytest.raises(BundleError, match="compression level 10"):
-        save(tmp_path / "bundle", compression_level=10)
-    assert os.listdir(str(tmp_path)) == []
 
 
 def test_a_layer_that_does_not_match_its_diff_id_leaves_no_dest(tmp_path):
