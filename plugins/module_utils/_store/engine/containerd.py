@@ -8,6 +8,9 @@
                manifest and config: containerd keeps images by name, and an
                image's id is its manifest's config digest
     names      docker_reference(): ctr import names 'app:1' docker.io/library/app:1
+    remove     ctr -n NS containers ls first (ctr itself would remove an image a
+               container uses), then ctr -n NS images rm REF
+    images     ctr -n NS images ls, then the manifest and config of each (created)
 
 The daemon is the one CONTAINERD_ADDRESS names (default
 /run/containerd/containerd.sock). Kubernetes nodes keep their images in the
@@ -51,6 +54,32 @@ class Containerd(object):
 
     def tag(self, source, target):
         cli.run(self.ctr + ["images", "tag", "--force", source, target])
+
+    def remove(self, ref):
+        """Remove the name REF; refuse, as podman and docker do, when a container uses it (ctr would not)."""
+        users = []
+        for line in cli.run(self.ctr + ["containers", "ls"]).splitlines()[1:]:
+            fields = line.split()  # CONTAINER IMAGE RUNTIME
+            if len(fields) >= 2 and fields[1] == ref:
+                users.append(fields[0])
+        if users:
+            raise BundleError("the image is in use by the container%s %s" % ("s" if len(users) > 1 else "",
+                                                                                ", ".join(users)))
+        cli.run(self.ctr + ["images", "rm", ref])
+
+    def images(self):
+        """[{"name", "id", "created"}] of every name the namespace holds (see lifecycle.py)."""
+        found = []
+        for ref, digest in sorted(_image_targets(self.ctr).items()):
+            if "@" in ref or ref.startswith("sha256:"):
+                continue  # digest references CRI adds: not names
+            manifest = _manifest(self.ctr, digest)
+            config_digest = ((manifest or {}).get("config") or {}).get("digest")
+            if not config_digest:
+                continue  # named, but its content is gone
+            config = _content_json(self.ctr, config_digest) or {}
+            found.append({"name": ref, "id": config_digest.split(":", 1)[-1], "created": config.get("created")})
+        return found
 
 
 def _inspect(ctr, ref):

@@ -7,6 +7,8 @@
     names      familiar(): docker.io/library/app:1 and app:1 are one image,
                which docker lists, and matches in 'image ls', as app:1
     save       docker save NAME..., the archive on stdout
+    remove     docker rmi REF, without force: refused for an image a container uses
+    images     docker image ls, then docker image inspect NAME... (Id, Created)
 
 The daemon is the one DOCKER_HOST (or the docker context) names, as for any
 docker command.
@@ -14,6 +16,9 @@ docker command.
 
 from __future__ import annotations
 
+import json
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.inspect_json import image_facts
@@ -45,6 +50,25 @@ class Docker(object):
 
     def tag(self, source, target):
         cli.run([self.executable, "tag", source, target])
+
+    def remove(self, ref):
+        """Remove the name REF, without force: the engine refuses an image a container uses."""
+        cli.run([self.executable, "rmi", ref])
+
+    def images(self):
+        """[{"name", "id", "created"}] of every name the engine holds (see lifecycle.py)."""
+        listing = cli.run([self.executable, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        names = sorted(set(name for name in listing.split() if "<none>" not in name))
+        if not names:
+            return []
+        argv = [self.executable, "image", "inspect"] + names
+        output = cli.run(argv)
+        try:
+            return [{"name": name, "id": document["Id"].split(":", 1)[-1], "created": document.get("Created")}
+                    for name, document in zip(names, json.loads(output))]
+        except (ValueError, LookupError, TypeError, AttributeError) as exc:
+            raise BundleError("`%s` answered with output this module cannot read (%s): %.300s"
+                              % (cli.command_line(argv), exc, output))
 
     def save_command(self, names):
         """The argv that writes NAMES as one docker-archive to stdout."""

@@ -9,6 +9,8 @@
                isula inspect REF; iSulad's image JSON is {"image": {"id",
                "repo_tags", "size", "Spec": the image config, ...}}
     names      isula_reference(): iSulad strips docker.io/ and library/
+    remove     isula rmi REF, without force
+    images     isula images, then isula inspect NAME for each (created)
 
 Written from iSulad's documented CLI and its sources (src/cmd/isula/images/,
 src/daemon/modules/image/oci/utils_images.c), on the code path that the
@@ -57,6 +59,27 @@ class Isula(object):
 
     def tag(self, source, target):
         cli.run([self.executable, "tag", source, target])
+
+    def remove(self, ref):
+        """Remove the name REF, without force (isula rmi)."""
+        cli.run([self.executable, "rmi", ref])
+
+    def images(self):
+        """[{"name", "id", "created"}] of every name iSulad holds (see lifecycle.py); one inspect per name."""
+        found = []
+        for line in cli.run([self.executable, "images"]).splitlines()[1:]:
+            fields = line.split()  # REPOSITORY TAG IMAGE-ID CREATED SIZE
+            if len(fields) >= 2 and fields[0] != "<none>" and fields[1] != "<none>":
+                name = fields[0] + ":" + fields[1]
+                argv = [self.executable, "inspect", name]
+                facts = image_facts(argv, cli.run(argv), _isula_created)
+                found.append({"name": name, "id": facts["id"], "created": facts["created"]})
+        return found
+
+
+def _isula_created(document):
+    image = document[0]["image"]
+    return {"id": image["id"], "created": image.get("created") or (image.get("Spec") or {}).get("created")}
 
 
 def _isula_style(document):

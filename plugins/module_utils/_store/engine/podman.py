@@ -6,6 +6,7 @@
     presence   podman image exists REF, then podman image inspect REF
     names      reference(): podman's load names 'app:1' localhost/app:1
     save       podman save --format docker-archive -m NAME..., on stdout
+    remove     podman rmi REF and the image list, as docker's (inherited)
 
 Podman copies its stdin to a temporary file before it loads (in $TMPDIR, or
 /var/tmp) and removes it when it exits, also when its load fails, which is
