@@ -61,6 +61,16 @@ def main(argv):
         state["names"][_normal(args[1])] = state["names"][source]
         _write(state_path, state)
         return 0
+    if command == "rmi":
+        name = _normal(args[0])
+        if name not in state["names"]:
+            sys.stderr.write("No such image:%s\n" % args[0])
+            return 1
+        image_id = state["names"].pop(name)
+        if image_id not in state["names"].values():
+            del state["images"][image_id]
+        _write(state_path, state)
+        return 0
     sys.stderr.write("fake isula: unsupported command %r\n" % (argv,))
     return 2
 
@@ -78,7 +88,8 @@ def _load(state, path):
                 raise SystemExit("layer %s does not match %s" % (layer, diff_id))
             size += len(data)
     image_id = hashlib.sha256(config_bytes).hexdigest()
-    state["images"][image_id] = {"id": image_id, "size": size, "Spec": {"rootfs": config["rootfs"]}}
+    state["images"][image_id] = {"id": image_id, "size": size,
+                                 "Spec": {"rootfs": config["rootfs"], "created": config.get("created")}}
     for tag in manifest.get("RepoTags") or []:
         state["names"][_normal(tag)] = image_id
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from support.bundles import APP1, IMAGE_IDS, copy_bundle, read_index, write_index
+from support.images import make_bundle
 
 FAKE = Path(__file__).resolve().parent / "fake_isula.py"
 
@@ -95,3 +96,17 @@ def test_names_are_found_as_isulad_keeps_them(run_module, isula, bundle):
     app2 = load(run_module, isula, name="example.io/team/app2:1", dir=str(bundle))
     assert app2["failed"] is True and "is not among the RepoTags" in app2["msg"], app2["msg"]
     assert len(loaded_from(isula)) == 1
+
+
+def test_remove_and_keep_through_the_isula_cli(run_module, isula, bundle, tmp_path):
+    older = make_bundle(tmp_path / "older", apps=("app1:2",))  # built in 2024; the fixture's app1:1 in 2026
+    for name, folder in (("app1:1", bundle), ("app2:1", bundle), ("app1:2", older.path)):
+        assert not load(run_module, isula, name=name, dir=str(folder))["failed"]
+    options = {"engine": "isula", "executable": isula["executable"]}
+
+    pruned = run_module("separated_image_prune", keep=1, repositories=["app1"], **options)
+    assert not pruned["failed"], pruned.get("msg")
+    assert pruned["removed"] == ["app1:2"]
+    removed = run_module("separated_image_remove", names=["app2:1", "app9:1"], **options)
+    assert removed["removed"] == ["app2:1"] and removed["absent"] == ["app9:1"]
+    assert sorted(json.loads(isula["state"].read_text(encoding="utf-8"))["names"]) == ["app1:1"]
