@@ -63,8 +63,8 @@ class Containerd(object):
             if len(fields) >= 2 and fields[1] == ref:
                 users.append(fields[0])
         if users:
-            raise BundleError("the image is in use by the container%s %s" % ("s" if len(users) > 1 else "",
-                                                                                ", ".join(users)))
+            plural = "s" if len(users) > 1 else ""
+            raise BundleError("the image is in use by the container%s %s" % (plural, ", ".join(users)))
         cli.run(self.ctr + ["images", "rm", ref])
 
     def images(self):
