@@ -32,25 +32,9 @@ if ! git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 fi
 
 # 1. Fresh copy of the collection's files (keep tests/output: ansible-test's venvs).
-mkdir -p "$DEST"
-find "$DEST" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
-if [ -d "$DEST/tests" ]; then
-    find "$DEST/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
-fi
-(
-    cd "$ROOT"
-    git ls-files -z --cached --others --exclude-standard \
-        | while IFS= read -r -d '' f; do
-            # listed but deleted in the work tree: not part of the copy
-            if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-        done \
-        | tar --null --no-recursion -T - -cf -
-) | tar -xf - -C "$DEST"
-# ansible-test lists a collection's files with git when it finds a .git at or
-# above the collection: here it would find the repository's, which ignores
-# .build/, and quietly skip every test. The copy gets a repository of its own
-# (nothing committed: ansible-test takes untracked, not-ignored files).
-git -c init.defaultBranch=sanity init -q "$DEST"
+# shellcheck source=scripts/copy_collection.sh
+. "$ROOT/scripts/copy_collection.sh"
+copy_collection "$ROOT" "$DEST"
 echo "sanity: copied $(find "$DEST" -path "$DEST/tests/output" -prune -o -type f -print | wc -l) files to $DEST"
 
 # 2. The get-pip stand-in, named for the pip version this ansible-test pins.
