@@ -14,6 +14,7 @@ import sys
 
 import pytest
 from support.bundles import copy_bundle
+from support.galaxy import build_and_install
 
 import ansible_harness as _harness  # noqa: E402  (tests/ is on sys.path: pytest puts it there)
 
@@ -42,3 +43,9 @@ def bundle(tmp_path):
 def store(tmp_path):
     """Where an OCI store is to be: the folder does not exist yet."""
     return tmp_path / "store"
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory):
+    """The Galaxy artifact built from this work tree and installed into an empty folder (support.galaxy)."""
+    return build_and_install(_harness.REPO_ROOT, tmp_path_factory.mktemp("galaxy"))
