@@ -16,7 +16,7 @@ copy_collection() {
         find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
     fi
     (
-        cd "$root"
+        cd "$root" || exit 1
         git ls-files -z --cached --others --exclude-standard \
             | while IFS= read -r -d '' f; do
                 # listed but deleted in the work tree: not part of the copy

@@ -8,7 +8,8 @@ find_python() {
     local version candidate
     for version in "$@"; do
         for candidate in $(command -v "python$version" 2>/dev/null) \
-                $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/python 2>/dev/null | sort -rV); do
+                $(find "${PYENV_ROOT:-$HOME/.pyenv}/versions" -mindepth 3 -maxdepth 3 -path "*/$version.*/bin/python" \
+                    2>/dev/null | sort -rV); do
             if "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$version'.split('.'))))" \
                     >/dev/null 2>&1; then
                 echo "$candidate"

@@ -21,10 +21,14 @@ cd "$ROOT"
 # shellcheck source=scripts/find_python.sh
 . "$ROOT/scripts/find_python.sh"
 
+all_series() {  # every SERIES of requirements/ansible-core-SERIES.txt, oldest first
+    find requirements -maxdepth 1 -name 'ansible-core-*.txt' | sed -n 's|^requirements/ansible-core-\(.*\)\.txt$|\1|p' | sort -V
+}
+
 make_venv() {  # SERIES -> prints the venv path; installs the pinned requirements when they changed
     local series=$1 requirements=requirements/ansible-core-$1.txt venv=$ROOT/.venv-$1 python
     if [ ! -f "$requirements" ]; then
-        echo "matrix: $requirements not found (series: $(ls requirements | sed -n 's/^ansible-core-\(.*\)\.txt$/\1/p' | xargs))" >&2
+        echo "matrix: $requirements not found (series: $(all_series | xargs))" >&2
         return 2
     fi
     if [ ! -x "$venv/bin/python" ]; then
@@ -47,7 +51,7 @@ make_venv() {  # SERIES -> prints the venv path; installs the pinned requirement
 if [ "$#" -gt 0 ]; then
     series_list=("$@")
 else
-    mapfile -t series_list < <(ls requirements | sed -n 's/^ansible-core-\(.*\)\.txt$/\1/p' | sort -V)
+    mapfile -t series_list < <(all_series)
 fi
 
 failed=()

@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     Handler.credentials = args.basic_auth
     if args.require_header:
-        name, _, value = args.require_header.partition(":")
+        name, value = args.require_header.split(":", 1)
         Handler.header = (name, value)
     handler = functools.partial(Handler, directory=args.directory)
     with http.server.ThreadingHTTPServer((args.bind, args.port), handler) as server:

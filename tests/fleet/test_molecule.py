@@ -4,7 +4,10 @@
 
 Molecule runs with the documented command, `molecule test -s default`, from the
 collection's root folder, in both places a user has one: this work tree, and a
-copy installed from the Galaxy artifact. Neither run gets ANSIBLE_COLLECTIONS_PATH:
+copy installed from the Galaxy artifact. An installed copy has no galaxy.yml (the
+artifact has MANIFEST.json instead), which molecule needs to look for scenarios
+under extensions/molecule/: there the documented command sets MOLECULE_GLOB.
+Neither run gets ANSIBLE_COLLECTIONS_PATH:
 the scenario finds the collection by itself. Molecule's state
 (MOLECULE_EPHEMERAL_DIRECTORY: the scenario's bundle, cache and store) and
 ansible-compat's cache (ANSIBLE_HOME) stay in the test's folders, never in $HOME
@@ -44,6 +47,9 @@ def collection_root(request) -> Path:
     return request.getfixturevalue("installed_collection").root
 
 
+INSTALLED_COPY_ENV = {"MOLECULE_GLOB": "extensions/molecule/*/molecule.yml"}
+
+
 def test_molecule_default_scenario(collection_root, ansible_test_env, tmp_path):
     molecule = _molecule()
     if molecule is None:
@@ -63,6 +69,9 @@ def test_molecule_default_scenario(collection_root, ansible_test_env, tmp_path):
         "PY_COLORS": "0",
     })
     env.pop("ANSIBLE_FORCE_COLOR", None)
+    env.pop("MOLECULE_GLOB", None)
+    if not (collection_root / "galaxy.yml").exists():
+        env.update(INSTALLED_COPY_ENV)
     before = sorted(p.name for p in collection_root.iterdir())
 
     started = time.monotonic()
