@@ -5,10 +5,13 @@ HTTP basic authentication and a required header.
 
     python http_file_server.py PORT --bind ADDRESS --directory FOLDER
         [--basic-auth USER:PASSWORD] [--require-header NAME:VALUE]
+        [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
 
 A request without the right credentials gets 401 (with a ``WWW-Authenticate``
 challenge), one without the header 403; both are logged like any request, in
 http.server's format, so the tests can count what was served and refused.
+With --tls-cert it serves HTTPS; with --client-ca it also wants a client
+certificate signed by that CA (a connection without one fails the handshake).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import base64
 import functools
 import http.server
+import ssl
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -53,6 +57,9 @@ def main() -> None:
     parser.add_argument("--directory", required=True)
     parser.add_argument("--basic-auth", help="USER:PASSWORD")
     parser.add_argument("--require-header", help="NAME:VALUE")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--client-ca")
     args = parser.parse_args()
     Handler.credentials = args.basic_auth
     if args.require_header:
@@ -60,6 +67,13 @@ def main() -> None:
         Handler.header = (name, value)
     handler = functools.partial(Handler, directory=args.directory)
     with http.server.ThreadingHTTPServer((args.bind, args.port), handler) as server:
+        if args.tls_cert:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+            if args.client_ca:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(args.client_ca)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         server.serve_forever()
 
 

@@ -18,6 +18,7 @@ import jmespath
 import pytest
 
 from support.bundles import sha256, tree_snapshot
+from tls_files import make_tls_files
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -208,6 +209,26 @@ def test_url_pull_with_basic_auth_and_a_header(fleet, http_server):
     files = bundle_files(bundle, APP1).values()
     # credentials sent with the first request: no 401 round trip, one request per file
     assert sorted(requests) == sorted(["GET /manifest"] * 2 + ["GET /" + name for name in files]), requests
+
+
+def test_url_pull_over_tls_with_a_private_ca_and_a_client_certificate(fleet, http_server, tmp_path):
+    """HTTPS signed by a private CA that wants a client certificate: rollout_url_ca_path and
+    rollout_url_client_cert/key reach the controller's index read and the hosts' downloads."""
+    tls = make_tls_files(tmp_path / "tls")
+    server = http_server(fleet.bundle.path, tls=tls)
+    host = fleet.names[0]
+    pull = {"rollout_source": "url", "rollout_base_url": server.url, "rollout_bundle_dir": ""}
+
+    untrusted = fleet.run(limit=host, rollout_apps=[APP1], **pull)[0]
+    assert untrusted.rc != 0 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout, untrusted
+
+    served, reports = fleet.run(limit=host, rollout_apps=[APP1], rollout_url_ca_path=tls.ca,
+                                rollout_url_client_cert=tls.client_cert, rollout_url_client_key=tls.client_key, **pull)
+    assert_ok(served)
+    assert reports[host]["loaded"] == [APP1]
+    assert store_names(fleet.store(host)) == {APP1}
+    files = bundle_files(fleet.bundle, APP1).values()
+    assert sorted(server.requests()) == sorted(["GET /manifest"] + ["GET /" + name for name in files])
 
 
 def test_damaged_cache_is_replaced_before_the_load(fleet):
