@@ -41,7 +41,7 @@ export ANSIBLE_PYTHON_INTERPRETER=$VENV/bin/python
 export ANSIBLE_PIPELINING=1
 export PATH=$VENV/bin:$PATH
 mkdir -p "$ANSIBLE_HOME" "$ANSIBLE_LOCAL_TEMP" "$ANSIBLE_REMOTE_TMP"
-echo "test: $("$VENV/bin/ansible" --version | head -1), $("$VENV/bin/python" --version) ($VENV); steps: $STEPS"
+echo "test: ansible-core $("$VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)'), $("$VENV/bin/python" --version) ($VENV); steps: $STEPS"
 
 has_step() { [[ " $STEPS " == *" $1 "* ]]; }
 declare -A results=()

@@ -56,12 +56,12 @@ def test_installed_copy_documents_itself(installed_collection, tmp_path):
     env = isolated_env(installed_collection.collections, tmp_path / "ansible-home")
     for module in MODULES:
         doc = subprocess.run([ansible_cli("ansible-doc"), f"fleetimage.separated.{module}"], env=env,
-                             capture_output=True, text=True, timeout=120, check=False)
+                             capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
         assert doc.returncode == 0, doc.stderr
         assert str(installed_collection.root / "plugins" / "modules" / f"{module}.py") in doc.stdout, doc.stdout[:500]
         assert "group/fleetimage.separated.separated" in doc.stdout
     role = subprocess.run([ansible_cli("ansible-doc"), "-t", "role", "fleetimage.separated.rollout"], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
     assert role.returncode == 0, role.stderr
     assert "rollout_url_username" in role.stdout
 

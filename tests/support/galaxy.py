@@ -42,7 +42,8 @@ def isolated_env(collections_dir: Path, home: Path) -> dict[str, str]:
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+                          stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
