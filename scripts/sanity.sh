@@ -93,7 +93,7 @@ cd "$DEST"
 export PATH=$VENV_BIN:$PY_LINKS:$PATH
 LOG=$ROOT/.build/sanity/ansible-test.log
 rc=0
-"$VENV_BIN/ansible-test" sanity --local --python "$PY_VERSION" --color no "$@" 2>&1 | tee "$LOG" || rc=${PIPESTATUS[0]}
+"$VENV_BIN/ansible-test" sanity --local --python "$PY_VERSION" --color no "$@" </dev/null 2>&1 | tee "$LOG" || rc=${PIPESTATUS[0]}
 if [ "$rc" -eq 0 ] && grep -q "All targets skipped" "$LOG"; then
     echo "sanity: ansible-test found no files to test in $DEST" >&2
     rc=3
