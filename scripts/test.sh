@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the tests: pytest, ansible-test sanity, ansible-test integration and the
+# Run the tests: pytest, ansible-test units, sanity and integration, and the
 # linters (ansible-lint, yamllint, antsibull-changelog lint).
 # Expects `make venv collection` to have run (`make test` does that).
 # Fails when any step fails; every step always runs.
@@ -8,12 +8,13 @@
 # tests/ (`scripts/test.sh -k rollout`, `scripts/test.sh tests/fleet`).
 # TEST_VENV: the virtual environment to test with (default .venv; `make matrix`
 # passes .venv-SERIES). TEST_STEPS: the steps to run, of
-# "pytest sanity integration lint" (the default: all of them).
+# "pytest units sanity integration lint" (the default: all of them). With the
+# units step, ansible-test runs tests/unit/ and pytest runs the rest of tests/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$(cd "${TEST_VENV:-$ROOT/.venv}" 2>/dev/null && pwd || echo "${TEST_VENV:-$ROOT/.venv}")
-STEPS=${TEST_STEPS:-pytest sanity integration lint}
+STEPS=${TEST_STEPS:-pytest units sanity integration lint}
 cd "$ROOT"
 
 if [ ! -x "$VENV/bin/pytest" ]; then
@@ -48,6 +49,7 @@ declare -A results=()
 
 if has_step pytest; then
     paths=(tests)
+    if has_step units; then paths+=(--ignore=tests/unit); fi  # ansible-test units runs those
     for arg in "$@"; do
         if [[ "$arg" != -* ]] && [ -e "$arg" ]; then paths=(); break; fi
     done
@@ -69,13 +71,14 @@ run_step() {  # NAME SCRIPT: run one of the other scripts, record passed/FAILED
     bash "$ROOT/scripts/$2" || rc=$?
     if [ "$rc" -eq 0 ]; then results[$1]=passed; else results[$1]="FAILED (exit $rc)"; results[failed]+=" $1"; fi
 }
+export TEST_VENV_BIN=$VENV/bin  # the venv units.sh and integration.sh run ansible-test from
+if has_step units; then run_step units units.sh; fi
 if has_step sanity; then run_step sanity sanity.sh; fi
-export TEST_VENV_BIN=$VENV/bin  # the venv integration.sh runs ansible-test from
 if has_step integration; then run_step integration integration.sh; fi
 if has_step lint; then run_step lint lint.sh; fi
 
 echo
-for step in pytest sanity integration lint; do
+for step in pytest units sanity integration lint; do
     if has_step "$step"; then printf 'test: %-12s %s\n' "$step:" "${results[$step]}"; fi
 done
 if [ -n "${results[failed]:-}" ]; then
