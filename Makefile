@@ -1,9 +1,12 @@
 # fleetimage.separated: developer and CI entry points.
 #
-#   make demo   builds a sample bundle and loads it through Ansible
-#   make test   installs what it needs, runs all tests and ansible-test sanity
+#   make demo     builds a sample bundle and loads it through Ansible
+#   make test     installs what it needs, runs all tests, ansible-test sanity and
+#                 integration, and the linters, on the main ansible-core series
+#   make matrix   the role, module and molecule tests on the other ansible-core
+#                 series meta/runtime.yml claims (one .venv-SERIES each)
 #
-# Everything the targets create lives in .venv/ and .build/ (both git-ignored).
+# Everything the targets create lives in .venv/, .venv-*/ and .build/ (git-ignored).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -15,7 +18,7 @@ VENV_STAMP := $(VENV)/.requirements-dev.stamp
 COLLECTIONS_DIR := .build/collections
 COLLECTION_LINK := $(COLLECTIONS_DIR)/ansible_collections/fleetimage/separated
 
-.PHONY: all venv system-deps collection sanity test demo clean
+.PHONY: all venv system-deps collection sanity integration lint test matrix demo clean
 
 all: test
 
@@ -46,9 +49,22 @@ collection:
 sanity: venv
 	@bash scripts/sanity.sh
 
-## test: pytest (all of tests/) then ansible-test sanity
+## integration: ansible-test integration (tests/integration/targets) on a copy of the collection
+integration: venv
+	@bash scripts/integration.sh
+
+## lint: ansible-lint (production profile), yamllint, antsibull-changelog lint
+lint: venv collection
+	@bash scripts/lint.sh
+
+## test: pytest (all of tests/), ansible-test sanity and integration, the linters
 test: system-deps venv collection
 	@bash scripts/test.sh
+
+## matrix: tests/fleet, tests/modules and the integration targets on every
+##         requirements/ansible-core-SERIES.txt (MATRIX_SERIES="2.17" for one)
+matrix: system-deps collection
+	@bash scripts/matrix.sh $(MATRIX_SERIES)
 
 ## demo: build a sample bundle and load it through Ansible
 demo: system-deps venv collection
@@ -56,7 +72,7 @@ demo: system-deps venv collection
 
 ## clean: remove everything the targets created
 clean:
-	rm -rf "$(VENV)" .build tests/output
+	rm -rf "$(VENV)" .venv-* .build tests/output
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 ## bench: load benchmark against the floor and isula-build's algorithm (README "Benchmarks");

@@ -20,7 +20,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV_BIN=$ROOT/.venv/bin
 DEST=$ROOT/.build/sanity/ansible_collections/fleetimage/separated
-PY_VERSION=${SANITY_PYTHON:-3.11}
+# The oldest Python the modules support on managed hosts: the Python-specific
+# tests (compile, import) run on it; the controller's tests on .venv's Python.
+PY_VERSION=${SANITY_PYTHON:-3.8}
 
 if [ ! -x "$VENV_BIN/ansible-test" ]; then
     echo "sanity: $VENV_BIN/ansible-test not found: run 'make venv' first" >&2
@@ -32,25 +34,9 @@ if ! git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 fi
 
 # 1. Fresh copy of the collection's files (keep tests/output: ansible-test's venvs).
-mkdir -p "$DEST"
-find "$DEST" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
-if [ -d "$DEST/tests" ]; then
-    find "$DEST/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
-fi
-(
-    cd "$ROOT"
-    git ls-files -z --cached --others --exclude-standard \
-        | while IFS= read -r -d '' f; do
-            # listed but deleted in the work tree: not part of the copy
-            if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-        done \
-        | tar --null --no-recursion -T - -cf -
-) | tar -xf - -C "$DEST"
-# ansible-test lists a collection's files with git when it finds a .git at or
-# above the collection: here it would find the repository's, which ignores
-# .build/, and quietly skip every test. The copy gets a repository of its own
-# (nothing committed: ansible-test takes untracked, not-ignored files).
-git -c init.defaultBranch=sanity init -q "$DEST"
+# shellcheck source=scripts/copy_collection.sh
+. "$ROOT/scripts/copy_collection.sh"
+copy_collection "$ROOT" "$DEST"
 echo "sanity: copied $(find "$DEST" -path "$DEST/tests/output" -prune -o -type f -print | wc -l) files to $DEST"
 
 # 2. The get-pip stand-in, named for the pip version this ansible-test pins.
@@ -89,13 +75,25 @@ PYEOF
     mv "$GET_PIP.tmp" "$GET_PIP"
 fi
 
-# 3. Run it.
-echo "sanity: ansible-test sanity --local --python $PY_VERSION $*"
+# 3. Python $PY_VERSION as ansible-test looks for it: python$PY_VERSION on PATH (a pyenv
+# shim there may not run, so the one found by find_python is linked in front).
+# shellcheck source=scripts/find_python.sh
+. "$ROOT/scripts/find_python.sh"
+TARGET_PYTHON=$(find_python "$PY_VERSION") || {
+    echo "sanity: no Python $PY_VERSION found (on PATH or under pyenv); set SANITY_PYTHON to one that is installed" >&2
+    exit 2
+}
+PY_LINKS=$ROOT/.build/sanity/bin
+mkdir -p "$PY_LINKS"
+ln -sfn "$TARGET_PYTHON" "$PY_LINKS/python$PY_VERSION"
+
+# 4. Run it.
+echo "sanity: ansible-test sanity --local --python $PY_VERSION $* (python$PY_VERSION: $TARGET_PYTHON)"
 cd "$DEST"
-export PATH=$VENV_BIN:$PATH
+export PATH=$VENV_BIN:$PY_LINKS:$PATH
 LOG=$ROOT/.build/sanity/ansible-test.log
 rc=0
-"$VENV_BIN/ansible-test" sanity --local --python "$PY_VERSION" --color no "$@" 2>&1 | tee "$LOG" || rc=${PIPESTATUS[0]}
+"$VENV_BIN/ansible-test" sanity --local --python "$PY_VERSION" --color no "$@" </dev/null 2>&1 | tee "$LOG" || rc=${PIPESTATUS[0]}
 if [ "$rc" -eq 0 ] && grep -q "All targets skipped" "$LOG"; then
     echo "sanity: ansible-test found no files to test in $DEST" >&2
     rc=3

@@ -261,7 +261,10 @@ def _run_module_cli(fqcn: str, args: dict[str, t.Any], check: bool, diff: bool =
         "ANSIBLE_STDOUT_CALLBACK": CALLBACK_NAME,
         "ANSIBLE_CALLBACK_PLUGINS": str(_callback_dir()),
     })
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    # stdin from /dev/null: ansible-core 2.21's CLI stops ("Could not detach from stdio") when
+    # the test run has no stdin (CI), and no run here ever reads it.
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+                          stdin=subprocess.DEVNULL)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_MARKER):
             record = json.loads(line[len(RESULT_MARKER):])
@@ -410,7 +413,8 @@ def playbook_runner(tmp_path: Path) -> t.Callable[..., PlaybookResult]:
         run_env = dict(os.environ)
         run_env.update({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default", "ANSIBLE_NOCOLOR": "1"})
         run_env.update(env or {})
-        proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL)  # as in _run_module_cli
         return PlaybookResult(args=cmd, rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr,
                               recap=parse_recap(proc.stdout))
 

@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from support.bundles import copy_bundle  # noqa: E402  pylint: disable=wrong-import-position
+from support.galaxy import build_and_install  # noqa: E402  pylint: disable=wrong-import-position
 from support.signing import make_keys  # noqa: E402  pylint: disable=wrong-import-position
 import ansible_harness as _harness  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -73,3 +74,9 @@ def store(tmp_path):
 def signing_keys(tmp_path_factory):
     """Real ssh-keygen keys and allowed_signers files, made once per session (see support/signing.py)."""
     return make_keys(tmp_path_factory.mktemp("signing-keys"))
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory):
+    """The Galaxy artifact built from this work tree and installed into an empty folder (support.galaxy)."""
+    return build_and_install(_harness.REPO_ROOT, tmp_path_factory.mktemp("galaxy"))

@@ -25,6 +25,11 @@ description:
   - Changes nothing; check mode and normal mode behave the same.
 author:
   - fleetimage maintainers (@fleetimage)
+requirements:
+  - Python 3.8 or later on the managed host (standard library only).
+  - For O(engine=oci) (the default), nothing else; for the other engines, the engine's command line program
+    (C(podman), C(docker), C(ctr) or C(isula)) and, for docker, containerd and iSulad, their daemon running.
+  - Optional, on the managed host - the Python package C(zstandard) to verify zstd tarballs; C(isal) for faster gzip.
 options:
   dir:
     description:
@@ -72,14 +77,17 @@ options:
     type: path
 extends_documentation_fragment:
   - fleetimage.separated.engine
+  - fleetimage.separated.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads only, and reports the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+    support: N/A
+    details: Changes nothing, so there is no difference to show.
+  idempotent:
+    support: full
+    details: Reads only.
 notes:
   - With O(dir), an app counts as present when the store holds the bundle's image under its name, decided as
     M(fleetimage.separated.separated_image_load) decides whether to load - from the store's record (O(engine=oci))

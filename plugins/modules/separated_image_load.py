@@ -44,6 +44,13 @@ description:
     engine's load named it otherwise.
 author:
   - fleetimage maintainers (@fleetimage)
+requirements:
+  - Python 3.8 or later on the managed host (standard library only).
+  - For O(engine=oci) (the default), nothing else.
+  - For the other engines, the engine's command line program on the managed host - C(podman), C(docker),
+    C(ctr) (containerd) or C(isula) - and, for docker, containerd and iSulad, their daemon running.
+  - Optional, on the managed host - the Python package C(zstandard) to read zstd tarballs; the Python
+    package C(isal) for faster gzip.
 options:
   name:
     description:
@@ -102,20 +109,22 @@ options:
     default: false
 extends_documentation_fragment:
   - fleetimage.separated.engine
+  - fleetimage.separated.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reads the index, decides presence as a real run does, and checks that the tarballs exist; reports
         RV(action=would_load) (also for a name that holds another image) or RV(action=present); writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The store's names and the image id under each, before and after. For O(engine=oci) every name of the
         store; for a container engine O(name). In check mode the bundle's image id is not known yet and shows as
         C((the bundle's image)).
+  idempotent:
+    support: full
+    details: Keyed on the bundle's image being under O(name); a second run reports RV(action=present).
 notes:
   - Tarballs may be gzip, bzip2, xz or zstd compressed, or plain tar; the compression is detected
     from the bytes. zstd needs the Python package C(zstandard) on the managed host; gzip is faster

@@ -60,17 +60,19 @@ options:
     default: /var/lib/fleetimage/oci
 extends_documentation_fragment:
   - fleetimage.separated.engine
+  - fleetimage.separated.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports the names, blobs, staging folders and bytes it would remove, and changes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The store's names and the image id under each, before and after. For O(engine=oci) every name of the store;
         for a container engine the names of O(repositories).
+  idempotent:
+    support: full
+    details: A second run with the same O(keep) finds nothing more to remove.
 notes:
   - A damaged blob makes RV(damaged) non-empty but does not fail the task; use C(failed_when) to stop on it.
   - Blobs unused only because a load is running are left for the next prune (RV(blobs_deferred)).

@@ -43,17 +43,19 @@ options:
     default: /var/lib/fleetimage/oci
 extends_documentation_fragment:
   - fleetimage.separated.engine
+  - fleetimage.separated.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports what would be removed, blobs and bytes included, and changes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The store's names and the image id under each, before and after. For O(engine=oci) every name of the store;
         for a container engine the names of O(names).
+  idempotent:
+    support: full
+    details: A name already removed is reported in RV(absent) and changes nothing.
 notes:
   - For O(engine=oci), a load running in the same store at the same time keeps every blob it counts on; the blobs
     removal is then left to the next M(fleetimage.separated.separated_image_prune), and RV(blobs_deferred) is true.

@@ -31,6 +31,11 @@ description:
     a folder. Layers are checked against the image config's C(rootfs.diff_ids) on the way.
 author:
   - fleetimage maintainers (@fleetimage)
+requirements:
+  - Python 3.8 or later on the managed host (standard library only).
+  - For O(source=podman) or O(source=docker), the engine's command line program on the managed host (and, for
+    docker, its daemon running); nothing else for the other sources.
+  - Optional, on the managed host - the Python package C(isal) for faster gzip compression.
 options:
   names:
     description:
@@ -150,9 +155,10 @@ options:
         the same images compressed otherwise). The old content is removed only once the new bundle is complete.
     type: bool
     default: false
+extends_documentation_fragment:
+  - fleetimage.separated.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reads the images' metadata and runs every check; reports RV(action=would_write) or RV(action=would_replace)
@@ -161,8 +167,10 @@ attributes:
         compressed otherwise is reported unchanged; a real run finds the difference and fails, or replaces it
         with O(force).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  idempotent:
+    support: full
+    details: A O(dest) that already holds the same bundle, byte for byte, is left alone and reported unchanged.
 notes:
   - Saving costs one read of each layer, one sha256 of it, one gzip compression and one write; compression
     dominates. Install C(isal) on the managed host for speed.

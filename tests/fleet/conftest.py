@@ -20,19 +20,24 @@ cache and store folders through inventory variables (``Fleet.inventory``).
 playbook that applies the role and saves each host's ``rollout_result``,
 and ``fleet.run(...)`` to run it through the harness's ``run_playbook``.
 
-``http_server`` (function): ``http_server(folder) -> HttpServer`` (``url``,
-``requests()``), a ``python -m http.server`` on 127.0.0.1 serving FOLDER,
-stopped by pid at the end of the test.
+``http_server`` (function): ``http_server(folder, basic_auth=None,
+require_header=None) -> HttpServer`` (``url``, ``requests()``), a static file
+server (``http_file_server.py``: http.server, optionally asking for basic
+authentication ``(user, password)`` and a header ``(name, value)``, or
+serving HTTPS and wanting a client certificate, ``tls=tls_files.TlsFiles``) on
+127.0.0.1 serving FOLDER, stopped by pid at the end of the test.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import getpass
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -273,19 +278,36 @@ class HttpServer:
 def http_server(tmp_path):
     procs: list[subprocess.Popen] = []
 
-    def start(folder) -> HttpServer:
+    def start(folder, basic_auth: tuple[str, str] | None = None,
+              require_header: tuple[str, str] | None = None, tls=None) -> HttpServer:
         port = _free_port("127.0.0.1")
         log = tmp_path / f"http-{port}.log"
+        cmd = [sys.executable, "-u", str(Path(__file__).with_name("http_file_server.py")), str(port),
+               "--bind", "127.0.0.1", "--directory", str(folder)]
+        if basic_auth:
+            cmd += ["--basic-auth", ":".join(basic_auth)]
+        if require_header:
+            cmd += ["--require-header", ":".join(require_header)]
+        if tls is not None:  # tls_files.TlsFiles: HTTPS, and a client certificate required
+            cmd += ["--tls-cert", tls.server_cert, "--tls-key", tls.server_key, "--client-ca", tls.ca]
         with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-u", "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                 "--directory", str(folder)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         procs.append(proc)
         if not _wait_for_port("127.0.0.1", port, proc):
             raise RuntimeError(f"http.server did not start: {log.read_text(errors='replace')}")
-        url = f"http://127.0.0.1:{port}"
-        with urllib.request.urlopen(url + "/manifest", timeout=10) as response:  # served and readable
+        url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}"
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(cafile=tls.ca)
+            context.load_cert_chain(tls.client_cert, tls.client_key)
+        probe = urllib.request.Request(url + "/manifest")
+        if basic_auth:
+            token = base64.b64encode(":".join(basic_auth).encode("utf-8")).decode("ascii")
+            probe.add_header("Authorization", "Basic " + token)
+        if require_header:
+            probe.add_header(*require_header)
+        with urllib.request.urlopen(probe, timeout=10, context=context) as response:  # served and readable
             response.read()
         deadline = time.monotonic() + 5
         while b"GET /manifest" not in log.read_bytes() and time.monotonic() < deadline:

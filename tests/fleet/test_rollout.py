@@ -24,6 +24,7 @@ import pytest
 from ansible_harness import playbook_runner
 from support.bundles import sha256, tree_snapshot
 from support.fleet import Fleet
+from tls_files import make_tls_files
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -245,6 +246,54 @@ def test_hosts_pull_from_a_url(fleet, http_server):
     assert sorted(requests) == sorted(["GET /manifest"] + ["GET /" + app2_file] * len(fleet.names)), requests
     for name in fleet.names:
         assert reports[name]["loaded"] == [APP2] and reports[name]["copied"] == [app2_file]
+
+
+def test_url_pull_with_basic_auth_and_a_header(fleet, http_server):
+    """The index (read by the controller) and the tarballs (pulled by each host) go through a
+    server that wants a user, a password and a header; a wrong password fails with the HTTP
+    status and the URL, and nothing is loaded."""
+    bundle = fleet.bundle
+    server = http_server(bundle.path, basic_auth=("fleet", "s3cret"), require_header=("X-Bundle-Token", "t0ken"))
+    host = fleet.names[0]
+    pull = {"rollout_source": "url", "rollout_base_url": server.url, "rollout_bundle_dir": "",
+            "rollout_url_username": "fleet", "rollout_url_headers": {"X-Bundle-Token": "t0ken"},
+            "rollout_url_use_proxy": False}
+
+    refused, reports = fleet.run(limit=host, rollout_apps=[APP1], rollout_url_password="Wr0ngPa55", **pull)
+    assert refused.rc != 0, refused
+    assert "HTTP Error 401" in refused.stdout and server.url + "/manifest" in refused.stdout, refused
+    assert "Wr0ngPa55" not in refused.stdout + refused.stderr, "the password was printed"
+    assert store_names(fleet.store(host)) == set()
+    assert not fleet.cache(host).exists()
+
+    served, reports = fleet.run(limit=host, rollout_apps=[APP1], rollout_url_password="s3cret", **pull)
+    assert_ok(served)
+    assert reports[host]["loaded"] == [APP1]
+    assert store_names(fleet.store(host)) == {APP1}
+    requests = server.requests()
+    files = bundle_files(bundle, APP1).values()
+    # credentials sent with the first request: no 401 round trip, one request per file
+    assert sorted(requests) == sorted(["GET /manifest"] * 2 + ["GET /" + name for name in files]), requests
+
+
+def test_url_pull_over_tls_with_a_private_ca_and_a_client_certificate(fleet, http_server, tmp_path):
+    """HTTPS signed by a private CA that wants a client certificate: rollout_url_ca_path and
+    rollout_url_client_cert/key reach the controller's index read and the hosts' downloads."""
+    tls = make_tls_files(tmp_path / "tls")
+    server = http_server(fleet.bundle.path, tls=tls)
+    host = fleet.names[0]
+    pull = {"rollout_source": "url", "rollout_base_url": server.url, "rollout_bundle_dir": ""}
+
+    untrusted = fleet.run(limit=host, rollout_apps=[APP1], **pull)[0]
+    assert untrusted.rc != 0 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout, untrusted
+
+    served, reports = fleet.run(limit=host, rollout_apps=[APP1], rollout_url_ca_path=tls.ca,
+                                rollout_url_client_cert=tls.client_cert, rollout_url_client_key=tls.client_key, **pull)
+    assert_ok(served)
+    assert reports[host]["loaded"] == [APP1]
+    assert store_names(fleet.store(host)) == {APP1}
+    files = bundle_files(fleet.bundle, APP1).values()
+    assert sorted(server.requests()) == sorted(["GET /manifest"] + ["GET /" + name for name in files])
 
 
 def test_unknown_app_fails_before_anything_is_sent(fleet):
