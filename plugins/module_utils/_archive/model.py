@@ -15,6 +15,7 @@ import json
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest
 
 # What a loader needs to commit an image: its config, its layers' diff ids
 # bottom to top with their legacy ids, and the names it is to be known by.
@@ -121,8 +122,15 @@ class DockerArchive(object):
             diff_ids = config["rootfs"]["diff_ids"]
         except (ValueError, KeyError, TypeError):
             raise BundleError("the image config %s has no rootfs.diff_ids" % entry["Config"])
-        if not isinstance(diff_ids, list) or not all(isinstance(d, str) and d.startswith("sha256:") for d in diff_ids):
-            raise BundleError("the image config %s has malformed rootfs.diff_ids" % entry["Config"])
+        if not isinstance(diff_ids, list):
+            raise BundleError("the image config %s in %s has malformed rootfs.diff_ids: not a list"
+                              % (entry["Config"], self.origin(entry["Config"])))
+        for diff_id in diff_ids:
+            # A diff id becomes a blob's path in a store: only a well-formed digest may.
+            if not is_digest(diff_id):
+                raise BundleError("the image config %s in %s has malformed rootfs.diff_ids: %r is not"
+                                  " 'sha256:' followed by 64 lower-case hex digits"
+                                  % (entry["Config"], self.origin(entry["Config"]), str(diff_id)[:100]))
         return config
 
 

@@ -21,6 +21,7 @@ import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import checked_digest
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -52,9 +53,16 @@ def _describe(store, index, entry):
     try:
         manifest = json.loads(_read_blob(store, entry["digest"]))
         config_digest = manifest["config"]["digest"]
+        layer_digests = [layer["digest"] for layer in manifest["layers"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    where = "manifest %s in the store %s" % (blob_path(store, entry["digest"]), store)
+    for digest in [config_digest] + layer_digests:
+        checked_digest(digest, where)
+    try:
         config = json.loads(_read_blob(store, config_digest))
-        for layer in manifest["layers"]:
-            os.stat(blob_path(store, layer["digest"]))
+        for digest in layer_digests:
+            os.stat(blob_path(store, digest))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     names = [
@@ -132,7 +140,23 @@ def read_index(store):
     if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
         raise BundleError("store index %s is not an OCI image index" % path)
     index.setdefault("manifests", [])
+    for position, entry in enumerate(index["manifests"]):
+        _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
     return index
+
+
+def _check_descriptor(entry, where):
+    """Refuse an index entry that is no OCI descriptor: its digest would name a file."""
+    if not isinstance(entry, dict):
+        raise BundleError("%s is not a JSON object but %s" % (where, type(entry).__name__))
+    checked_digest(entry.get("digest"), where)
+    if not isinstance(entry.get("mediaType"), str):
+        raise BundleError("%s has no mediaType string" % where)
+    if not isinstance(entry.get("size"), int) or isinstance(entry.get("size"), bool) or entry["size"] < 0:
+        raise BundleError("%s has no size (a non-negative integer)" % where)
+    annotations = entry.get("annotations", {})
+    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+        raise BundleError("%s has annotations that are not an object of strings" % where)
 
 
 def ensure_layout_file(store):
@@ -156,8 +180,9 @@ def staging_file(folder, prefix="tmp"):
 
 
 def blob_path(store, digest):
-    algorithm, hexdigest = digest.partition(":")[::2]
-    return os.path.join(store, "blobs", algorithm, hexdigest)
+    """Where the blob DIGEST lives; a digest that is not sha256 + 64 hex names no file."""
+    checked_digest(digest, "a blob asked of the store %s" % store)
+    return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
 
 
 def _read_blob(store, digest):
