@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import functools
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
@@ -55,6 +56,10 @@ def open_store(params):
     environment variables (DOCKER_HOST, CONTAINERD_ADDRESS, ...).
     """
     if params["engine"] == "oci":
+        if not (params.get("store") or "").strip():
+            # An empty path must not quietly mean the default store, nor the current folder.
+            raise BundleError("store must name the OCI layout folder, not be empty (the default is %s)"
+                              % DEFAULT_OCI_STORE)
         return Store(lookup=functools.partial(layout.lookup, params["store"]),
                      load=functools.partial(load.load, params["store"]))
     chosen = engine(params)

@@ -30,6 +30,7 @@ CHUNK = 1024 * 1024
 @contextlib.contextmanager
 def destination(store):
     """A staging area for one image; nothing is visible until its commit()."""
+    layout.check_store(store)
     created = layout.make_dirs(store)
     try:
         dest = _Destination(store)

@@ -22,8 +22,11 @@ import tempfile
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import checked_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import FILE_MODE, FOLDER_MODE, check_store_trusted
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -39,14 +42,22 @@ def lookup(store, name):
     """Return what STORE holds under NAME, or None; reads no bundle.
 
     The image counts as present only when its manifest, config and every layer
-    blob are in the store.
+    blob are in the store. A store that is no OCI layout, or that another
+    user could write, is refused (see shape.py, trust.py).
     """
+    check_store(store)
     index = read_index(store)
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME)
         if ref and _names_match(ref, name):
             return _describe(store, index, entry)
     return None
+
+
+def check_store(store):
+    """Refuse STORE unless it is absent, empty or an OCI image layout that only this user or root can write."""
+    check_store_shape(store)
+    check_store_trusted(store)
 
 
 def _describe(store, index, entry):
@@ -137,9 +148,9 @@ def read_index(store):
         raise BundleError("store index %s cannot be read: %s" % (path, exc.strerror))
     except ValueError as exc:
         raise BundleError("store index %s is not valid JSON: %s" % (path, exc))
-    if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
-        raise BundleError("store index %s is not an OCI image index" % path)
-    index.setdefault("manifests", [])
+    if not isinstance(index, dict) or index.get("schemaVersion") != 2 or not isinstance(index.get("manifests"), list) \
+            or index.get("mediaType", MEDIA_INDEX) != MEDIA_INDEX:
+        raise BundleError("store index %s is not an OCI image index (schemaVersion 2, a manifests list)" % path)
     for position, entry in enumerate(index["manifests"]):
         _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
     return index
@@ -175,7 +186,7 @@ def ensure_layout_file(store):
 def staging_file(folder, prefix="tmp"):
     """A new file in FOLDER, world-readable like every blob of the store."""
     fd, path = tempfile.mkstemp(dir=folder, prefix=prefix)
-    os.fchmod(fd, 0o644)
+    os.fchmod(fd, FILE_MODE)
     return fd, path
 
 
@@ -200,12 +211,16 @@ def make_dirs(path):
     created = []
     for folder in reversed(missing):
         try:
-            os.mkdir(folder)
+            os.mkdir(folder, FOLDER_MODE)
         except OSError as exc:
             if exc.errno != errno.EEXIST:
                 raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror))
             continue
         created.append(folder)
+        try:
+            os.chmod(folder, FOLDER_MODE)  # the umask must not decide who may write the store
+        except OSError as exc:
+            raise BundleError("cannot set the mode of the store folder %s: %s" % (folder, exc.strerror))
         fsync_dir(os.path.dirname(folder))
     return created
 
