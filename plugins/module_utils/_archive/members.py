@@ -82,8 +82,12 @@ def stream_tarball(path, on_member):
     library's tarfile, exactly as in its stream mode; the members' bytes are
     handed out by _Archive.extractfile without tarfile's copies.
     """
-    codec = detect_codec(path)
-    with open_tarball(path, codec) as stream:
+    try:
+        codec = detect_codec(path)
+        stream = open_tarball(path, codec)
+    except OSError as exc:
+        raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
+    with stream:
         try:
             tar = tarfile.TarFile(fileobj=stream, mode="r")
             archive = _Archive(tar, stream)
@@ -95,7 +99,10 @@ def stream_tarball(path, on_member):
         except _STREAM_ERRORS as exc:
             what = codec.name + "-compressed tar" if codec.magic else "tar"
             raise BundleError("%s is not a valid %s archive: %s" % (path, what, exc))
-        return stream.file_sha256()
+        try:
+            return stream.file_sha256()
+        except OSError as exc:
+            raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
 
 
 class _Archive(object):

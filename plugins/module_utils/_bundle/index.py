@@ -12,6 +12,7 @@ import re
 import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 
 INDEX_FILE_NAME = "manifest"
 INDEX_MAX_BYTES = 10 * 1024 * 1024
@@ -35,8 +36,12 @@ def read_index(bundle_dir):
         raise BundleError("index %s is larger than %d bytes" % (path, INDEX_MAX_BYTES))
     try:
         with open(path, "rb") as f:
-            index = json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError) as exc:
+            data = f.read()
+    except OSError as exc:
+        raise BundleError("index %s cannot be read: %s" % (path, exc.strerror or exc))
+    try:
+        index = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
         raise BundleError("index %s is not valid JSON: %s" % (path, exc))
     if not isinstance(index, dict):
         raise BundleError("index %s is not a JSON object" % path)
@@ -133,6 +138,14 @@ def checksum_error(tarball, actual):
     if actual != tarball.expected_sha256:
         return "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
     return None
+
+
+def tarball_sha256(tarball):
+    """The hex sha256 of TARBALL's file; an error naming it when it cannot be read."""
+    try:
+        return sha256_of_file(tarball.path)
+    except OSError as exc:
+        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
 
 
 def check_sum(tarball, actual):

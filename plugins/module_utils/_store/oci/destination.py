@@ -51,11 +51,20 @@ class _Destination(object):
         self.committed = False
         self._staged = {}  # digest -> staged file path
         self._writer = None  # the StagingWriter of the layers, once one is put
+        self._commit_created = []  # folders the commit made (blobs/, blobs/sha256/)
+        self._layout_file_created = False
         with store_lock(store):
             remove_abandoned_staging(store)
-            self._dir = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=store)
-            self._dir_fd = os.open(self._dir, os.O_RDONLY)
-            fcntl.flock(self._dir_fd, fcntl.LOCK_EX)
+            try:
+                self._dir = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=store)
+            except OSError as exc:
+                raise BundleError("cannot create a staging folder in the store %s: %s" % (store, describe_os_error(exc)))
+            try:
+                self._dir_fd = os.open(self._dir, os.O_RDONLY)
+                fcntl.flock(self._dir_fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                remove_tree(self._dir)
+                raise BundleError("cannot lock the staging folder %s: %s" % (self._dir, describe_os_error(exc)))
 
     def has_blob(self, digest):
         return digest in self._staged or os.path.exists(layout.blob_path(self.store, digest))
@@ -68,7 +77,10 @@ class _Destination(object):
         while the next bytes are decompressed. commit() waits for it.
         """
         writer = self._layer_writer()
-        fd, path = layout.staging_file(self._dir)
+        try:
+            fd, path = layout.staging_file(self._dir)
+        except OSError as exc:
+            raise BundleError("writing a layer into the store %s failed: %s" % (self.store, describe_os_error(exc)))
         writer.adopt(fd)
         sha256 = hashlib.sha256()
         size = 0
@@ -101,33 +113,43 @@ class _Destination(object):
         try:
             call(*args)
         except OSError as exc:
-            raise BundleError("writing a layer into the store %s failed: %s" % (self.store, exc))
+            raise BundleError("writing a layer into the store %s failed: %s" % (self.store, describe_os_error(exc)))
 
     def commit(self, config_bytes, diff_ids, names):
         """Make the image visible under NAMES; return what changed.
 
-        DIFF_IDS must each be staged or already in the store.
+        DIFF_IDS must each be staged or already in the store. A failure
+        before index.json is replaced takes back every blob this commit put
+        in place: the store is then as it was, with no blob no index names.
         """
         if self._writer is not None:
             self._writing(self._writer.wait)  # every layer written and synced
         config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
-        layers = [{"mediaType": layout.MEDIA_LAYER, "digest": d, "size": self._blob_size(d)} for d in diff_ids]
-        manifest = layout.canonical_json({
-            "schemaVersion": 2,
-            "mediaType": layout.MEDIA_MANIFEST,
-            "config": {"mediaType": layout.MEDIA_CONFIG, "digest": config_digest, "size": len(config_bytes)},
-            "layers": layers,
-        })
-        manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-        self._stage_bytes(config_digest, config_bytes)
-        self._stage_bytes(manifest_digest, manifest)
-        wanted = [config_digest, manifest_digest] + list(diff_ids)
         try:
-            with store_lock(self.store):
-                written = self._publish_blobs(wanted)
-                index_changed = layout.update_index(self.store, self._dir, manifest_digest, len(manifest), names)
+            layers = [{"mediaType": layout.MEDIA_LAYER, "digest": d, "size": self._blob_size(d)} for d in diff_ids]
+            manifest = layout.canonical_json({
+                "schemaVersion": 2,
+                "mediaType": layout.MEDIA_MANIFEST,
+                "config": {"mediaType": layout.MEDIA_CONFIG, "digest": config_digest, "size": len(config_bytes)},
+                "layers": layers,
+            })
+            manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+            self._stage_bytes(config_digest, config_bytes)
+            self._stage_bytes(manifest_digest, manifest)
         except OSError as exc:
-            raise BundleError("committing the image into the store %s failed: %s" % (self.store, exc))
+            raise BundleError("staging the image for the store %s failed: %s" % (self.store, describe_os_error(exc)))
+        wanted = [config_digest, manifest_digest] + list(diff_ids)
+        written = {}
+        with store_lock(self.store):
+            try:
+                self._publish_blobs(wanted, written)
+                index_changed = layout.update_index(self.store, self._dir, manifest_digest, len(manifest), names)
+            except (OSError, BundleError) as exc:
+                if not layout.index_names(self.store, manifest_digest, names):
+                    self._take_back(written)
+                if isinstance(exc, BundleError):
+                    raise
+                raise BundleError("committing the image into the store %s failed: %s" % (self.store, describe_os_error(exc)))
         self.committed = True
         layer_written = [d for d in diff_ids if d in written]
         return {
@@ -141,7 +163,7 @@ class _Destination(object):
     def close(self, remove_store_dirs):
         if self._writer is not None:
             self._writer.close()  # no write may land in the folder once it is removed
-        shutil.rmtree(self._dir, ignore_errors=True)
+        remove_tree(self._dir)
         os.close(self._dir_fd)  # releases the staging lock
         if remove_store_dirs:
             with store_lock(self.store):
@@ -160,12 +182,11 @@ class _Destination(object):
             os.fsync(out.fileno())
         self._staged[digest] = path
 
-    def _publish_blobs(self, digests):
-        """Rename the staged blobs among DIGESTS into place; return {digest: size} written."""
+    def _publish_blobs(self, digests, written):
+        """Rename the staged blobs among DIGESTS into place; note each in WRITTEN {digest: size}."""
         blobs = os.path.join(self.store, "blobs", "sha256")
-        layout.make_dirs(blobs)
-        layout.ensure_layout_file(self.store)
-        written = {}
+        self._commit_created = layout.make_dirs(blobs)
+        self._layout_file_created = layout.ensure_layout_file(self.store)
         for digest in digests:
             staged = self._staged.get(digest)
             final = layout.blob_path(self.store, digest)
@@ -173,7 +194,36 @@ class _Destination(object):
                 continue
             if os.path.exists(final):  # another load put it there meanwhile
                 continue
-            written[digest] = os.stat(staged).st_size
+            size = os.stat(staged).st_size
             os.rename(staged, final)
+            written[digest] = size
         layout.fsync_dir(blobs)
-        return written
+
+    def _take_back(self, written):
+        """Remove the blobs WRITTEN by a commit that failed before index.json named them."""
+        for digest in written:
+            try:
+                os.unlink(layout.blob_path(self.store, digest))
+            except OSError:
+                pass  # gone already, or the disk refuses: the next load's commit sees it missing or reuses it
+        try:
+            layout.fsync_dir(os.path.join(self.store, "blobs", "sha256"))
+            if self._layout_file_created and not os.path.exists(os.path.join(self.store, "index.json")):
+                os.unlink(os.path.join(self.store, "oci-layout"))  # a new store goes back to empty
+        except OSError:
+            pass
+        layout.remove_empty(self._commit_created)
+
+
+def remove_tree(path):
+    """Remove the folder PATH; a second attempt when the first left something (a transient I/O error)."""
+    for dummy_attempt in range(2):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+
+
+def describe_os_error(exc):
+    """An OSError as 'PATH: reason', the path only when the error carries one."""
+    reason = exc.strerror or str(exc)
+    return "%s: %s" % (exc.filename, reason) if exc.filename else reason

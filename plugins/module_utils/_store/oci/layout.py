@@ -123,8 +123,26 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names):
         out.flush()
         os.fsync(out.fileno())
     os.rename(path, os.path.join(store, "index.json"))
-    fsync_dir(store)
+    try:
+        fsync_dir(store)
+    except OSError as exc:
+        raise BundleError("the store index %s was replaced, but flushing its folder to disk failed: %s"
+                          % (os.path.join(store, "index.json"), exc.strerror or exc))
     return True
+
+
+def index_names(store, manifest_digest, names):
+    """Whether STORE's index.json, as it is now, points every one of NAMES at MANIFEST_DIGEST."""
+    try:
+        index = read_index(store)
+    except BundleError:
+        return False
+    pointed = set()
+    for entry in index["manifests"]:
+        ref = (entry.get("annotations") or {}).get(REF_NAME) or ""
+        if entry.get("digest") == manifest_digest:
+            pointed.update(n for n in names if _names_match(ref, n))
+    return pointed == set(names)
 
 
 def _index_entry(name, manifest_digest, manifest_size):
@@ -171,22 +189,44 @@ def _check_descriptor(entry, where):
 
 
 def ensure_layout_file(store):
+    """Write STORE/oci-layout unless it exists; return whether it was written."""
     path = os.path.join(store, "oci-layout")
     if os.path.exists(path):
-        return
+        return False
     fd, tmp = staging_file(store, prefix=".oci-layout-")
-    with os.fdopen(fd, "wb") as out:
-        out.write(b'{"imageLayoutVersion":"1.0.0"}')
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(tmp, path)
-    fsync_dir(store)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(b'{"imageLayoutVersion":"1.0.0"}')
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(tmp, path)
+    except OSError:
+        _unlink_quietly(tmp)
+        raise
+    try:
+        fsync_dir(store)
+    except OSError:
+        _unlink_quietly(path)  # the caller has not seen it written: it may not stay
+        raise
+    return True
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def staging_file(folder, prefix="tmp"):
     """A new file in FOLDER, world-readable like every blob of the store."""
     fd, path = tempfile.mkstemp(dir=folder, prefix=prefix)
-    os.fchmod(fd, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
     return fd, path
 
 
@@ -211,17 +251,16 @@ def make_dirs(path):
     created = []
     for folder in reversed(missing):
         try:
-            os.mkdir(folder, FOLDER_MODE)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror))
-            continue
-        created.append(folder)
-        try:
+            try:
+                os.mkdir(folder, FOLDER_MODE)
+            except FileExistsError:
+                continue
+            created.append(folder)
             os.chmod(folder, FOLDER_MODE)  # the umask must not decide who may write the store
+            fsync_dir(os.path.dirname(folder))
         except OSError as exc:
-            raise BundleError("cannot set the mode of the store folder %s: %s" % (folder, exc.strerror))
-        fsync_dir(os.path.dirname(folder))
+            remove_empty(created)  # all or nothing: no half-made store is left behind
+            raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror or exc))
     return created
 
 

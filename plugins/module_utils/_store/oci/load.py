@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum, tarball_sha256
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
@@ -34,7 +33,7 @@ def load(store, tarballs, name, layer_hints, verify):
             if tarball.part != "app" and _all_present(dest, archive, layer_hints.get(tarball.part)):
                 skipped.append(tarball)
                 if verify:
-                    check_sum(tarball, sha256_of_file(tarball.path))
+                    check_sum(tarball, tarball_sha256(tarball))
             else:
                 _stream_checked(dest, archive, tarball, verify)
         try:
@@ -62,7 +61,7 @@ def _stream_checked(dest, archive, tarball, verify):
     except BundleError:
         # A wrong file is the likelier cause than a broken one: say so first.
         if verify:
-            check_sum(tarball, sha256_of_file(tarball.path))
+            check_sum(tarball, tarball_sha256(tarball))
         raise
     if verify:
         check_sum(tarball, digest)
