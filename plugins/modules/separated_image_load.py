@@ -89,6 +89,18 @@ options:
       - Ignored by the container engines, which keep their own storage.
     type: path
     default: /var/lib/fleetimage/oci
+  min_free_space:
+    description:
+      - The free space the load must leave on the file system of O(store), for O(engine=oci).
+      - A size with an optional binary unit, V(512M), V(2G), V(1048576), or a share of the file
+        system, V(5%). V(0) turns the limit off.
+      - Asked before each tarball is read (its compressed size counted as what it will at least
+        write) and every 8 MiB while layers are written; a load that would go below it fails, and
+        everything it wrote is removed. A tarball that inflates more than 100 times its size
+        (and beyond 64 MiB) has its sha256 checked there and then, so a decompression bomb with
+        a wrong checksum is refused early; one with a right checksum meets this limit.
+    type: str
+    default: 5%
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name).
@@ -264,6 +276,7 @@ def main():
             lib=dict(type="path"),
             skip_check=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
+            min_free_space=dict(type="str", default="5%"),
             **store_argument_spec()
         ),
         supports_check_mode=True,

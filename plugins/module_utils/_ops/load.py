@@ -9,6 +9,7 @@ index lookup -> store lookup (present and not force: done, no tarball read)
 from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE, parse_min_free_space
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
@@ -16,6 +17,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.regist
 def load_image(params, check_mode=False):
     """Load params['name'] from the bundle params['dir']; return the module result."""
     name = normalize_name(params["name"])
+    parse_min_free_space(_min_free_space(params))  # a wrong value fails every run
     bundle_dir = params["dir"]
     entry = _bundle_index.app_entry(_bundle_index.read_index(bundle_dir), name, bundle_dir)
     tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params["base"], params["lib"])
@@ -49,3 +51,8 @@ def load_image(params, check_mode=False):
     outcome["image"]["name"] = name
     result.update(outcome, action="loaded", checksums_verified=verify)
     return result
+
+
+def _min_free_space(params):
+    value = params.get("min_free_space")
+    return DEFAULT_MIN_FREE_SPACE if value is None else value

@@ -19,6 +19,7 @@ import collections
 import functools
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
@@ -61,6 +62,8 @@ def open_store(params):
             raise BundleError("store must name the OCI layout folder, not be empty (the default is %s)"
                               % DEFAULT_OCI_STORE)
         return Store(lookup=functools.partial(layout.lookup, params["store"]),
-                     load=functools.partial(load.load, params["store"]))
+                     load=functools.partial(load.load, params["store"],
+                                            min_free_space=DEFAULT_MIN_FREE_SPACE if params.get("min_free_space") is None
+                                            else params["min_free_space"]))
     chosen = engine(params)
     return Store(lookup=functools.partial(flow.lookup, chosen), load=functools.partial(flow.load, chosen))

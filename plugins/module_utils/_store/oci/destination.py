@@ -20,16 +20,27 @@ import shutil
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import StagingWriter
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE, FreeSpaceGuard, parse_min_free_space
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import MAX_PENDING, StagingWriter
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX, remove_abandoned_staging, store_lock
 
 CHUNK = 1024 * 1024
+# Free space is asked after every this many bytes of a layer; the bytes queued
+# for the writer thread (not yet on disk, so not yet counted by the file
+# system) are counted as written.
+FREE_SPACE_CHECK_BYTES = 8 * CHUNK
+IN_FLIGHT_BYTES = (MAX_PENDING + 1) * CHUNK
 
 
 @contextlib.contextmanager
-def destination(store):
-    """A staging area for one image; nothing is visible until its commit()."""
+def destination(store, min_free_space=DEFAULT_MIN_FREE_SPACE):
+    """A staging area for one image; nothing is visible until its commit().
+
+    MIN_FREE_SPACE ('5%', '2G'): what the store's file system must keep free;
+    dest.guard.check() asks it, and put_layer() does every few MiB.
+    """
+    minimum = parse_min_free_space(min_free_space)
     layout.check_store(store)
     created = layout.make_dirs(store)
     try:
@@ -37,7 +48,9 @@ def destination(store):
     except BaseException:
         layout.remove_empty(created)
         raise
+    dest.guard = FreeSpaceGuard(store, minimum, min_free_space)
     try:
+        dest.guard.check()
         yield dest
     finally:
         dest.close(remove_store_dirs=created if not dest.committed else [])
@@ -84,6 +97,7 @@ class _Destination(object):
         writer.adopt(fd)
         sha256 = hashlib.sha256()
         size = 0
+        next_check = FREE_SPACE_CHECK_BYTES
         # read1: the reader's chunks as they come, without filling (copying) a buffer.
         read = getattr(reader, "read1", reader.read)
         while True:
@@ -94,6 +108,9 @@ class _Destination(object):
                 chunk = bytes(chunk)  # written later: a buffer the reader reuses would change meanwhile
             sha256.update(chunk)
             size += len(chunk)
+            if size >= next_check:
+                self.guard.check(IN_FLIGHT_BYTES)
+                next_check = size + FREE_SPACE_CHECK_BYTES
             self._writing(writer.write, fd, chunk)
         digest = "sha256:" + sha256.hexdigest()
         if self.has_blob(digest):

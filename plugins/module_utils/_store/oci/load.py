@@ -14,20 +14,25 @@ checksum is computed, when checks are on.
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum, tarball_sha256
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.early_check import InflationCheck
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
 
 
-def load(store, tarballs, name, layer_hints, verify):
+def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_FREE_SPACE):
     """Load the image NAME from TARBALLS (app first) into STORE; return the outcome.
 
     LAYER_HINTS: {part: legacy layer ids} the index says the lib and base tarballs hold.
+    MIN_FREE_SPACE: what the store's file system must keep free (see free_space.py).
     """
     archive = DockerArchive()
-    with destination.destination(store) as dest:
+    with destination.destination(store, min_free_space) as dest:
         skipped = []
         for tarball in tarballs:
             if tarball.part != "app" and _all_present(dest, archive, layer_hints.get(tarball.part)):
@@ -56,8 +61,10 @@ def load(store, tarballs, name, layer_hints, verify):
 
 
 def _stream_checked(dest, archive, tarball, verify):
+    # Before a byte of it is written: its compressed size is what it inflates to at the least, as a rule.
+    dest.guard.check(_file_size(tarball))
     try:
-        digest = _stream_into(dest, archive, tarball)
+        digest = _stream_into(dest, archive, tarball, InflationCheck(tarball, verify))
     except BundleError:
         # A wrong file is the likelier cause than a broken one: say so first.
         if verify:
@@ -74,7 +81,14 @@ def _all_present(dest, archive, legacy_ids):
     )
 
 
-def _stream_into(dest, archive, tarball):
+def _file_size(tarball):
+    try:
+        return os.stat(tarball.path).st_size
+    except OSError as exc:
+        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
+
+
+def _stream_into(dest, archive, tarball, inflation=None):
     """Route every member of TARBALL; return the sha256 of its compressed bytes."""
     expected = archive.expected_diff_ids()
 
@@ -84,7 +98,8 @@ def _stream_into(dest, archive, tarball):
             known = expected.get(member_id)
             if known is not None and dest.has_blob(known):
                 return  # already in the store: the tar reader skips its bytes
-            digest = dest.put_layer(tar.extractfile(member))[0]
+            layer = tar.extractfile(member)
+            digest = dest.put_layer(inflation.reader(layer) if inflation else layer)[0]
             archive.layer_digests[member_id] = digest
         elif kind == "manifest":
             archive.manifest_bytes = read_small(tar, member, tarball.path)
