@@ -34,6 +34,7 @@ def read_image_metadata(app_tarball, name):
     while they are streamed.
     """
     archive = DockerArchive()
+    archive.unread_layers = None  # lib and base are read later, when the archive is streamed
 
     def on_member(member_name, kind, member_id, member, tar):
         archive.add(member_name, app_tarball.path)

@@ -30,6 +30,9 @@ class DockerArchive(object):
         self.manifest_bytes = None
         self.configs = {}  # config hex -> bytes
         self.layer_digests = {}  # legacy id -> digest of its layer.tar as read
+        # Legacy ids of layers in tarballs left unread (the store has them
+        # already), whose members cannot be seen; None: any layer may be.
+        self.unread_layers = frozenset()
 
     def add(self, name, path):
         """Record member NAME of tarball PATH; refuse a name seen in another tarball."""
@@ -70,6 +73,11 @@ class DockerArchive(object):
         for legacy, diff_id in zip(legacy_ids, diff_ids):
             member = legacy + "/layer.tar"
             digest = self.layer_digests.get(legacy)
+            unread = self.unread_layers is None or legacy in self.unread_layers
+            if member not in self._origin and not (unread and layer_in_store(diff_id)):
+                # As docker load refuses it: manifest.json names a file the archive does not hold.
+                raise BundleError("layer %s listed in manifest.json in %s is missing: none of the tarballs holds it"
+                                  % (member, self.origin("manifest.json")))
             if digest is None and not layer_in_store(diff_id):
                 raise BundleError("layer %s listed in manifest.json is missing: none of the tarballs holds it" % member)
             if digest is not None and digest != diff_id:
@@ -77,7 +85,13 @@ class DockerArchive(object):
                     "layer %s in %s has sha256 %s, but the image config expects %s"
                     % (member, self.origin(member), digest, diff_id)
                 )
-        repo_tags = [normalize_name(tag) for tag in entry.get("RepoTags") or []]
+        repo_tags = []
+        for tag in entry.get("RepoTags") or []:
+            try:
+                repo_tags.append(normalize_name(tag))
+            except BundleError as exc:  # docker load refuses the whole archive for it, too
+                raise BundleError("manifest.json in %s has the RepoTag %r, which is no image name: %s"
+                                  % (self.origin("manifest.json"), tag, exc))
         return Image(config_bytes, entry["Config"][:-len(".json")], list(diff_ids), legacy_ids, repo_tags)
 
     def _manifest_entries(self):
@@ -122,6 +136,8 @@ class DockerArchive(object):
             diff_ids = config["rootfs"]["diff_ids"]
         except (ValueError, KeyError, TypeError):
             raise BundleError("the image config %s has no rootfs.diff_ids" % entry["Config"])
+        if not isinstance(config, dict) or not isinstance(config.get("os", ""), str):
+            raise BundleError("the image config %s is not an image config (its os is not a string)" % entry["Config"])
         if not isinstance(diff_ids, list):
             raise BundleError("the image config %s in %s has malformed rootfs.diff_ids: not a list"
                               % (entry["Config"], self.origin(entry["Config"])))

@@ -24,6 +24,10 @@ def read_index(bundle_dir):
     if not os.path.isdir(bundle_dir):
         raise BundleError("bundle folder %s does not exist or is not a folder" % bundle_dir)
     path = os.path.join(bundle_dir, INDEX_FILE_NAME)
+    root = os.path.realpath(bundle_dir)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        # Tarball names are held inside the index: it must be the bundle's own.
+        raise BundleError("index %s is a symbolic link that leads out of the bundle folder %s" % (path, bundle_dir))
     try:
         st = os.stat(path)
     except OSError as exc:

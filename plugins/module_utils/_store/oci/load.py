@@ -41,6 +41,7 @@ def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_
                     check_sum(tarball, tarball_sha256(tarball))
             else:
                 _stream_checked(dest, archive, tarball, verify)
+        archive.unread_layers = frozenset(legacy for tarball in skipped for legacy in layer_hints[tarball.part])
         try:
             image = archive.image(name, dest.has_blob)
         except BundleError:
@@ -49,6 +50,7 @@ def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_
             # The index's layer lists were wrong: read what was skipped after all.
             for tarball in skipped:
                 _stream_into(dest, archive, tarball)
+            archive.unread_layers = frozenset()
             image = archive.image(name, dest.has_blob)
         outcome = dest.commit(image.config_bytes, image.diff_ids, image.repo_tags)
     outcome["image"] = {
