@@ -13,6 +13,7 @@ import collections
 import hashlib
 import json
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import MAX_JSON_CONTAINERS, MAX_LAYERS
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest
@@ -97,6 +98,7 @@ class DockerArchive(object):
     def _manifest_entries(self):
         if self.manifest_bytes is None:
             raise BundleError("manifest.json is missing: the app tarball must hold it")
+        _check_json_size(self.manifest_bytes, "manifest.json in %s" % self.origin("manifest.json"))
         try:
             entries = json.loads(self.manifest_bytes.decode("utf-8"))
         except ValueError as exc:
@@ -131,6 +133,7 @@ class DockerArchive(object):
 
     def _config_document(self, entry):
         data = self._config_bytes(entry)
+        _check_json_size(data, "the image config %s in %s" % (entry["Config"], self.origin(entry["Config"])))
         try:
             config = json.loads(data.decode("utf-8"))
             diff_ids = config["rootfs"]["diff_ids"]
@@ -138,6 +141,9 @@ class DockerArchive(object):
             raise BundleError("the image config %s has no rootfs.diff_ids" % entry["Config"])
         if not isinstance(config, dict) or not isinstance(config.get("os", ""), str):
             raise BundleError("the image config %s is not an image config (its os is not a string)" % entry["Config"])
+        if isinstance(diff_ids, list) and len(diff_ids) > MAX_LAYERS:
+            raise BundleError("the image config %s in %s lists %d layers, more than the %d allowed"
+                              % (entry["Config"], self.origin(entry["Config"]), len(diff_ids), MAX_LAYERS))
         if not isinstance(diff_ids, list):
             raise BundleError("the image config %s in %s has malformed rootfs.diff_ids: not a list"
                               % (entry["Config"], self.origin(entry["Config"])))
@@ -148,6 +154,12 @@ class DockerArchive(object):
                                   " 'sha256:' followed by 64 lower-case hex digits"
                                   % (entry["Config"], self.origin(entry["Config"]), str(diff_id)[:100]))
         return config
+
+
+def _check_json_size(data, what):
+    """Refuse JSON that would take far more memory parsed than it takes as bytes."""
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_CONTAINERS:
+        raise BundleError("%s holds more than %d JSON objects and arrays" % (what, MAX_JSON_CONTAINERS))
 
 
 def _valid_entry(entry):

@@ -129,6 +129,8 @@ class _Destination(object):
         """CALL the writer; its errors (of this write or of an earlier one) in the store's words."""
         try:
             call(*args)
+        except MemoryError:
+            raise BundleError("writing a layer into the store %s ran out of memory" % self.store)
         except OSError as exc:
             raise BundleError("writing a layer into the store %s failed: %s" % (self.store, describe_os_error(exc)))
 
