@@ -64,6 +64,7 @@ def open_store(params):
         return Store(lookup=functools.partial(layout.lookup, params["store"]),
                      load=functools.partial(load.load, params["store"],
                                             min_free_space=DEFAULT_MIN_FREE_SPACE if params.get("min_free_space") is None
-                                            else params["min_free_space"]))
+                                            else params["min_free_space"],
+                                            force=bool(params.get("force"))))
     chosen = engine(params)
     return Store(lookup=functools.partial(flow.lookup, chosen), load=functools.partial(flow.load, chosen))

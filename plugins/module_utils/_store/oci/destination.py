@@ -34,17 +34,19 @@ IN_FLIGHT_BYTES = (MAX_PENDING + 1) * CHUNK
 
 
 @contextlib.contextmanager
-def destination(store, min_free_space=DEFAULT_MIN_FREE_SPACE):
+def destination(store, min_free_space=DEFAULT_MIN_FREE_SPACE, verify_reused=False):
     """A staging area for one image; nothing is visible until its commit().
 
     MIN_FREE_SPACE ('5%', '2G'): what the store's file system must keep free;
     dest.guard.check() asks it, and put_layer() does every few MiB.
+    VERIFY_REUSED (a load with force): every blob the store already has is
+    hashed before it is reused, and one that does not match is written again.
     """
     minimum = parse_min_free_space(min_free_space)
     layout.check_store(store)
     created = layout.make_dirs(store)
     try:
-        dest = _Destination(store)
+        dest = _Destination(store, verify_reused)
     except BaseException:
         layout.remove_empty(created)
         raise
@@ -59,8 +61,10 @@ def destination(store, min_free_space=DEFAULT_MIN_FREE_SPACE):
 class _Destination(object):
     """Blobs put here are staged; commit() makes them and the names visible."""
 
-    def __init__(self, store):
+    def __init__(self, store, verify_reused=False):
         self.store = store
+        self._verify_reused = verify_reused
+        self._checked = {}  # digest -> whether the store's blob matches it (verify_reused only)
         self.committed = False
         self._staged = {}  # digest -> staged file path
         self._writer = None  # the StagingWriter of the layers, once one is put
@@ -80,7 +84,16 @@ class _Destination(object):
                 raise BundleError("cannot lock the staging folder %s: %s" % (self._dir, describe_os_error(exc)))
 
     def has_blob(self, digest):
-        return digest in self._staged or os.path.exists(layout.blob_path(self.store, digest))
+        if digest in self._staged:
+            return True
+        path = layout.blob_path(self.store, digest)
+        if not os.path.exists(path):
+            return False
+        if self._verify_reused:
+            if digest not in self._checked:
+                self._checked[digest] = blob_matches(path, digest)
+            return self._checked[digest]
+        return True
 
     def put_layer(self, reader):
         """Stage the uncompressed layer READER; return (digest, size).
@@ -192,8 +205,14 @@ class _Destination(object):
         return os.stat(self._staged.get(digest) or layout.blob_path(self.store, digest)).st_size
 
     def _stage_bytes(self, digest, data):
-        if self.has_blob(digest):
+        """Stage a small blob (config, manifest) unless the store has it intact: checked always, it is cheap."""
+        if digest in self._staged:
             return
+        path = layout.blob_path(self.store, digest)
+        if os.path.exists(path):
+            self._checked[digest] = blob_matches(path, digest)
+            if self._checked[digest]:
+                return
         fd, path = layout.staging_file(self._dir)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -211,8 +230,8 @@ class _Destination(object):
             final = layout.blob_path(self.store, digest)
             if staged is None or digest in written:
                 continue
-            if os.path.exists(final):  # another load put it there meanwhile
-                continue
+            if os.path.exists(final) and self._checked.get(digest, True):
+                continue  # another load put it there meanwhile (a damaged one found by force is replaced)
             size = os.stat(staged).st_size
             os.rename(staged, final)
             written[digest] = size
@@ -232,6 +251,18 @@ class _Destination(object):
         except OSError:
             pass
         layout.remove_empty(self._commit_created)
+
+
+def blob_matches(path, digest):
+    """Whether the file PATH holds the bytes of DIGEST; unreadable counts as not."""
+    sha256 = hashlib.sha256()
+    try:
+        with open(path, "rb", buffering=0) as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                sha256.update(chunk)
+    except OSError:
+        return False
+    return "sha256:" + sha256.hexdigest() == digest
 
 
 def remove_tree(path):

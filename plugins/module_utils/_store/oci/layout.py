@@ -15,6 +15,7 @@ destination.py (staged blobs, one commit); lock.py serialises commits.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -62,7 +63,7 @@ def check_store(store):
 
 def _describe(store, index, entry):
     try:
-        manifest = json.loads(_read_blob(store, entry["digest"]))
+        manifest = json.loads(_read_blob(store, entry["digest"], check=True))
         config_digest = manifest["config"]["digest"]
         layer_digests = [layer["digest"] for layer in manifest["layers"]]
     except (OSError, ValueError, KeyError, TypeError):
@@ -71,7 +72,7 @@ def _describe(store, index, entry):
     for digest in [config_digest] + layer_digests:
         checked_digest(digest, where)
     try:
-        config = json.loads(_read_blob(store, config_digest))
+        config = json.loads(_read_blob(store, config_digest, check=True))
         for digest in layer_digests:
             os.stat(blob_path(store, digest))
     except (OSError, ValueError, KeyError, TypeError):
@@ -236,9 +237,13 @@ def blob_path(store, digest):
     return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
 
 
-def _read_blob(store, digest):
+def _read_blob(store, digest, check=False):
+    """The bytes of a small blob; with CHECK, a blob that does not match its digest is a ValueError (not there)."""
     with open(blob_path(store, digest), "rb") as f:
-        return f.read()
+        data = f.read()
+    if check and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError("blob %s does not match its digest" % digest)
+    return data
 
 
 def make_dirs(path):

@@ -25,14 +25,16 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.early
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
 
 
-def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_FREE_SPACE):
+def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_FREE_SPACE, force=False):
     """Load the image NAME from TARBALLS (app first) into STORE; return the outcome.
 
     LAYER_HINTS: {part: legacy layer ids} the index says the lib and base tarballs hold.
     MIN_FREE_SPACE: what the store's file system must keep free (see free_space.py).
+    FORCE: blobs the store has are checked against their digest before they
+    are reused, and written again when they do not match.
     """
     archive = DockerArchive()
-    with destination.destination(store, min_free_space) as dest:
+    with destination.destination(store, min_free_space, verify_reused=force) as dest:
         skipped = []
         for tarball in tarballs:
             if tarball.part != "app" and _all_present(dest, archive, layer_hints.get(tarball.part)):
