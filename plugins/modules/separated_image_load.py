@@ -85,7 +85,13 @@ options:
     default: oci
   store:
     description:
-      - The OCI image layout folder, for O(engine=oci). Created when missing.
+      - The OCI image layout folder, for O(engine=oci). Created when missing; must not be empty.
+      - Only an absent or empty folder, or an OCI image layout 1.0.0 whose C(index.json) is an OCI
+        image index, is taken for a store; any other folder is refused and left untouched.
+      - Blobs in the store are reused without being read again, so the store, C(blobs/),
+        C(blobs/sha256/) and the folders above the store must be owned by the loading user or
+        root and writable by no one else (a folder above may be writable by others with the
+        sticky bit, as C(/tmp)); otherwise the load is refused, naming the folder.
       - Ignored by the container engines, which keep their own storage.
     type: path
     default: /var/lib/fleetimage/oci
@@ -104,6 +110,8 @@ options:
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name).
+      - For O(engine=oci), every blob the store already has and the load would reuse is hashed
+        first, and written again from the bundle when it does not match its digest.
       - C(changed) is still false when the store ends up as it was.
     type: bool
     default: false
@@ -125,7 +133,11 @@ notes:
     to disk -- and atomic; a load that fails or is killed leaves the store as it was, and the next
     load removes anything a killed one left behind.
   - Two loads into one store at the same time both succeed; the index is replaced under a lock.
-  - A temporary file (for iSulad, whose load takes only a file) goes to E(TMPDIR), or C(/var/tmp).
+  - Podman's copy of its input and the file iSulad loads from go to a private folder under E(TMPDIR)
+    (or C(/var/tmp)), C(fleetimage-engine-tmp-*), which the module removes, and which the next load
+    removes when a killed module left it.
+  - Limits that keep memory under 100 MiB whatever a tarball holds, the trust placed in the store
+    and the threat model are in C(docs/security.md).
   - A load the engine refuses fails the task with the engine's command and its own error output.
   - For container engines RV(layers_written) and RV(layers_reused) are null (the engines do not say
     which layers they stored and which they already had) and RV(bytes_written) counts the bytes of
