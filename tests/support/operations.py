@@ -24,6 +24,7 @@ def _refuse_to_run(**kwargs):
 def module_params(module_name, **given):
     """GIVEN completed with the defaults of module MODULE_NAME's argument spec."""
     module = importlib.import_module("ansible_collections.fleetimage.separated.plugins.modules." + module_name)
+    spec = {}
     with mock.patch.object(module, "AnsibleModule", _refuse_to_run):
         try:
             module.main()

@@ -8,13 +8,11 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 import subprocess
 import tarfile
-import zlib
 
 import pytest
-from support.bundles import APP1, IMAGE_IDS, members, set_hash, sha256, tree_snapshot
+from support.bundles import APP1, members, set_hash, sha256, tree_snapshot
 from support.images import make_bundle
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError

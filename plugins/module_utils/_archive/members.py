@@ -125,15 +125,20 @@ def stream_tarball(path, on_member):
             raise BundleError("hashing %s ran out of memory" % path)
 
 
+# Headers whose data tarfile reads whole into memory, and the error that ends its reading.
+_EXTENDED_HEADER_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                          tarfile.SOLARIS_XHDTYPE)
+_HeaderError = tarfile.SubsequentHeaderError
+
+
 class _BoundedTarInfo(tarfile.TarInfo):
     """A tar header whose pax or GNU long-name data, read whole by tarfile, is bounded."""
 
-    def _proc_member(self, tarfile_):
-        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
-                         tarfile.SOLARIS_XHDTYPE) and self.size > EXTENDED_HEADER_MAX_BYTES:
-            raise tarfile.SubsequentHeaderError("an extended header (pax or GNU long name) of %d bytes, more than"
-                                                " the %d allowed" % (self.size, EXTENDED_HEADER_MAX_BYTES))
-        return super(_BoundedTarInfo, self)._proc_member(tarfile_)
+    def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name  # the overridden method's name
+        if self.type in _EXTENDED_HEADER_TYPES and self.size > EXTENDED_HEADER_MAX_BYTES:
+            raise _HeaderError("an extended header (pax or GNU long name) of %d bytes, more than the %d allowed"
+                               % (self.size, EXTENDED_HEADER_MAX_BYTES))
+        return super(_BoundedTarInfo, self)._proc_member(tarfile)
 
 
 class _Archive(object):
