@@ -161,3 +161,58 @@ def test_a_damaged_zstd_tarball_is_refused_with_its_name(bundle, store, where):
         _load(bundle, store)
     assert "%s is not a valid zstd-compressed tar archive: zstd decompress error" % path in str(err.value)
     assert tree_snapshot(store) is None
+
+
+AS_NOBODY = """
+import os, sys
+sys.path[:0] = sys.argv[4:]
+from support.operations import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+import datetime, tarfile, zlib  # noqa: E401,F401  # imported as root: the interpreter's files are root's own
+load_image({"name": "app1:1", "dir": sys.argv[1], "store": sys.argv[2] + ".none"}, check_mode=True)
+os.setgid(65534)
+os.setuid(65534)
+try:
+    load_image({"name": "app1:1", "dir": sys.argv[1], "store": sys.argv[2], "base": sys.argv[3] or None})
+    print("loaded")
+except BundleError as exc:
+    print("refused: %s" % exc)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a load as another user: needs root")
+@pytest.mark.parametrize("case", ["root-owned store", "unreadable tarball"])
+def test_permission_denied_as_another_user_is_a_message(case):
+    import subprocess
+    import sys
+    import tempfile
+
+    from support.bundles import BASE
+
+    top = tempfile.mkdtemp(prefix="fleetimage-nobody-")  # under /tmp, whose parents others may traverse
+    try:
+        os.chmod(top, 0o755)
+        bundle = copy_bundle(os.path.join(top, "bundle"))
+        store = os.path.join(top, "store")
+        base = ""
+        if case == "root-owned store":
+            load_image({"name": "app2:1", "dir": str(bundle), "store": store})  # as root: 0755, root's
+        else:
+            os.chmod(bundle / BASE, 0o600)
+            base = str(bundle / BASE)
+            os.mkdir(store, 0o755)
+            os.chown(store, 65534, 65534)  # the loading user's own, empty store
+        before = tree_snapshot(store)
+        done = subprocess.run([sys.executable, "-c", AS_NOBODY, str(bundle), store, base] + sys.path,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        out = done.stdout.strip()
+        if case == "root-owned store":
+            assert out.startswith("refused: cannot create a staging folder in the store %s" % store), out
+        else:
+            assert out.startswith("refused: base tarball %s cannot be read: Permission denied" % base) or \
+                out.startswith("refused: tarball %s cannot be read: Permission denied" % base), out
+        assert "Permission denied" in out and "Errno" not in out
+        assert tree_snapshot(store) == before
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
