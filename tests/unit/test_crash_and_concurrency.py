@@ -27,13 +27,14 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci im
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
 from support.operations import load_image
 
-# The child loads NAME; with a marker path, each rename of the commit first
-# says so in the marker and waits a little, so that a kill can land inside.
+# The child loads NAME, writing "start" to the marker file when the load
+# starts (after Python's start-up); with "commit", each rename of the commit
+# first says so in the marker and waits a little, so that a kill can land inside.
 CHILD = """
 import os, sys, time
-sys.path[:0] = sys.argv[5:]
-marker = sys.argv[4]
-if marker != "-":
+sys.path[:0] = sys.argv[6:]
+marker, mode = sys.argv[4], sys.argv[5]
+if mode == "commit":
     real_rename = os.rename
     def slow_rename(src, dst, *args, **kwargs):
         with open(marker, "a") as f:
@@ -42,6 +43,8 @@ if marker != "-":
         return real_rename(src, dst, *args, **kwargs)
     os.rename = slow_rename
 from support.operations import load_image
+with open(marker, "a") as f:
+    f.write("start\\n")
 load_image({"name": sys.argv[1], "dir": sys.argv[2], "store": sys.argv[3]})
 """
 
@@ -68,35 +71,37 @@ def test_sigkill_at_random_moments_and_in_the_commit_leaves_a_readable_store(tmp
     seed = int(os.environ.get("FLEETIMAGE_KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     small = copy_bundle(tmp_path / "small")
-    big = make_bundle(tmp_path / "big", large_mib=24, compression_level=1).path
+    big = make_bundle(tmp_path / "big", large_mib=16, compression_level=1).path
     template = tmp_path / "template"
     load_image({"name": "app2:1", "dir": str(small), "store": str(template)})
 
     # How long a load takes here, to spread the kills over it.
     timing = tmp_path / "timing"
     shutil.copytree(template, timing)
+    marker = tmp_path / "marker"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, "app1:1", str(big), str(timing), str(marker), "-"]
+                             + sys.path)
+    _wait_for(marker, "start", child)
     started = time.time()
-    subprocess.run([sys.executable, "-c", CHILD, "app1:1", str(big), str(timing), "-"] + sys.path, check=True)
+    assert child.wait() == 0
     duration = time.time() - started
 
     outcomes = {"absent": 0, "loaded": 0}
-    trials = 24
+    trials = 21
     for trial in range(trials):
         store = tmp_path / "store"
         shutil.rmtree(store, ignore_errors=True)
         shutil.copytree(template, store)
         at_commit = trial % 3 == 2  # every third trial is aimed at the commit's renames
-        marker = tmp_path / "marker"
         if marker.exists():
             marker.unlink()
-        child = subprocess.Popen([sys.executable, "-c", CHILD, "app1:1", str(big), str(store),
-                                  str(marker) if at_commit else "-"] + sys.path)
+        child = subprocess.Popen([sys.executable, "-c", CHILD, "app1:1", str(big), str(store), str(marker),
+                                  "commit" if at_commit else "-"] + sys.path)
         if at_commit:
-            deadline = time.time() + 120
-            while not marker.exists() and child.poll() is None and time.time() < deadline:
-                time.sleep(0.002)
+            _wait_for(marker, "rename", child)
             time.sleep(rng.uniform(0, 0.06))
         else:
+            _wait_for(marker, "start", child)
             time.sleep(rng.uniform(0, duration))
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -112,6 +117,14 @@ def test_sigkill_at_random_moments_and_in_the_commit_leaves_a_readable_store(tmp
         assert not [p for p in store.iterdir() if p.name.startswith(STAGING_PREFIX)]
     print("SIGKILL trials: %d (%d aimed at the commit), seed %d: %s"
           % (trials, trials // 3, seed, outcomes))
+
+
+def _wait_for(marker, word, child):
+    deadline = time.time() + 120
+    while child.poll() is None and time.time() < deadline:
+        if marker.exists() and word in marker.read_text():
+            return
+        time.sleep(0.002)
 
 
 def _load_in_child(args):
