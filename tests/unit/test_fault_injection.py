@@ -2,8 +2,9 @@
 
 A first run counts the file-system calls one load makes (os.open, os.write,
 os.rename, os.fsync, os.mkdir, os.stat, open(), ...). Then, for every k, the
-same load runs again with the k-th call failing -- EACCES, ENOSPC, EIO or
-EROFS in turn, each k with another -- and each time the load must either
+same load runs again with the k-th call failing -- into a store holding
+another image with each of EACCES, ENOSPC, EIO and EROFS, into a new store
+with one of them in turn -- and each time the load must either
 succeed with the store fully loaded, or fail with one BundleError that names
 a path, the store exactly as it was, nothing left behind.
 """
@@ -92,8 +93,8 @@ def test_every_file_system_call_of_a_load_may_fail(tmp_path, existing):
 
     problems, outcomes = [], {"loaded": 0, "refused": 0}
     for k in range(1, total + 1):
-        # Each k with one error, in turn; the other scenario starts the turn elsewhere.
-        for error in [FAULTS[(k + (0 if existing else 2)) % len(FAULTS)]]:
+        # Into a store: every k with each error. Into a new store: each k with one, in turn.
+        for error in (FAULTS if existing else [FAULTS[k % len(FAULTS)]]):
             store = tmp_path / "store"
             _fresh_copy(template, store)
             injector = FaultInjector(k, error)
