@@ -27,12 +27,9 @@ import os
 import random
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
-    ImageSource,
-    LayerSource,
-    go_json,
-    write_bundle,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import go_json
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import write_bundle
 from ansible_collections.fleetimage.separated.tests.support.images import ChunkReader
 
 MIB = 1024 * 1024

@@ -370,6 +370,11 @@ def _write_inventory(inventory: t.Any, folder: Path) -> str:
 @pytest.fixture
 def run_playbook(tmp_path: Path) -> t.Callable[..., PlaybookResult]:
     """Return ``run_playbook(playbook, extra_vars=None, check=False, inventory=None, limit=None) -> PlaybookResult``."""
+    return playbook_runner(tmp_path)
+
+
+def playbook_runner(tmp_path: Path) -> t.Callable[..., PlaybookResult]:
+    """run_playbook, writing its files under TMP_PATH: for fixtures wider than one test."""
     counter = iter(range(1, 1_000_000))
 
     def _run(

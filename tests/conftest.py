@@ -10,26 +10,51 @@ That is why pytest.ini turns off pytest-ansible's automatic loading
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
-from support.bundles import copy_bundle
 
-import ansible_harness as _harness  # noqa: E402  (tests/ is on sys.path: pytest puts it there)
+# tests/ on sys.path for support/ and the harness: pytest puts it there in its
+# default import mode, ansible-test units (importlib mode) does not.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from support.bundles import copy_bundle  # noqa: E402  pylint: disable=wrong-import-position
+from support.signing import make_keys  # noqa: E402  pylint: disable=wrong-import-position
+import ansible_harness as _harness  # noqa: E402  pylint: disable=wrong-import-position
 
 _harness.prepare_environment()
-# Ansible reads its settings once, at import: after the line above.
-import ansible.constants  # noqa: E402,F401  # pylint: disable=unused-import,wrong-import-position
+try:
+    # Ansible reads its settings once, at import: after the line above.
+    import ansible.constants  # noqa: E402,F401  # pylint: disable=unused-import,wrong-import-position
+except ImportError:
+    # `ansible-test units` runs the module_utils tests with only ansible.module_utils
+    # importable; none of them calls Ansible, so the harness is not offered there.
+    _harness = None
 
-# Already loaded when pytest ran without this repository's pytest.ini.
-pytest_plugins = [] if "pytest_ansible.plugin" in sys.modules else ["pytest_ansible.plugin"]
+if _harness is not None:
+    # Already loaded when pytest ran without this repository's pytest.ini.
+    pytest_plugins = [] if "pytest_ansible.plugin" in sys.modules else ["pytest_ansible.plugin"]
+    # The harness's fixtures and hooks, offered to every test.
+    run_module = _harness.run_module
+    run_playbook = _harness.run_playbook
+    ansible_test_env = _harness.ansible_test_env
+    pytest_report_header = _harness.pytest_report_header
 
-# The harness's fixtures and hooks, offered to every test.
-run_module = _harness.run_module
-run_playbook = _harness.run_playbook
-ansible_test_env = _harness.ansible_test_env
-pytest_configure = _harness.pytest_configure
-pytest_report_header = _harness.pytest_report_header
+MARKERS = (
+    "engine: needs a real container engine (podman, docker, containerd)",
+    "fleet: needs several managed hosts (loopback sshd)",
+    "slow: takes more than a few seconds",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-ansible's own (see the harness's)
+def pytest_configure(config):
+    # Here, not in pytest.ini: ansible-test runs pytest with a configuration of its own.
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    if _harness is not None:
+        _harness.pytest_configure(config)
 
 
 @pytest.fixture
@@ -42,3 +67,9 @@ def bundle(tmp_path):
 def store(tmp_path):
     """Where an OCI store is to be: the folder does not exist yet."""
     return tmp_path / "store"
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory):
+    """Real ssh-keygen keys and allowed_signers files, made once per session (see support/signing.py)."""
+    return make_keys(tmp_path_factory.mktemp("signing-keys"))

@@ -44,23 +44,19 @@ options:
       - Costs one read and decompression of the tarballs; a tarball shared by several apps is read once.
     type: bool
     default: false
-  engine:
+  allowed_signers:
     description:
-      - The image store asked whether it holds each image, with the same options as
-        M(fleetimage.separated.separated_image_load) loads into it.
-      - V(oci) is an OCI image layout folder at O(store).
-      - V(podman), V(docker), V(containerd) (in O(namespace)) and V(isula) are asked through their command
-        line, under the name as the engine spells it, so C(app1:1) is present in podman when podman holds
-        C(localhost/app1:1), and in containerd when it holds C(docker.io/library/app1:1).
-    type: str
-    choices: [oci, podman, docker, containerd, isula]
-    default: oci
-  store:
-    description:
-      - The OCI image layout folder, for O(engine=oci). A missing folder holds no image; it is not created.
-      - Ignored by the container engines, which keep their own storage.
+      - Path on the managed host of an OpenSSH C(allowed_signers) file, as M(fleetimage.separated.separated_image_load)
+        takes it. When set, the bundle's signature C(manifest.sig) is checked over the exact bytes of the index and
+        the outcome reported in RV(signature) - a bad signature is reported there, with the reason, and does not
+        fail the module.
+      - Needs O(dir), and C(ssh-keygen) from OpenSSH 8.2 or later on the managed host.
     type: path
-    default: /var/lib/fleetimage/oci
+  revoked_keys:
+    description:
+      - Path on the managed host of revoked keys (an OpenSSH KRL or a file of public keys), as C(ssh-keygen -Y verify -r)
+        reads them. Needs O(allowed_signers).
+    type: path
 extends_documentation_fragment:
   - fleetimage.separated.engine
 attributes:
@@ -101,6 +97,16 @@ EXAMPLES = r"""
     verify: true
   register: checked
   failed_when: not checked.apps['app1:1'].verified
+
+- name: See whether a bundle's signature verifies, and why not
+  fleetimage.separated.separated_image_info:
+    dir: /srv/bundle
+    allowed_signers: /etc/fleetimage/allowed_signers
+  register: signed
+
+- name: Show who signed it
+  ansible.builtin.debug:
+    msg: "{{ signed.signature.principal if signed.signature.verified else signed.signature.error }}"
 
 - name: Ask the store only, without a bundle
   fleetimage.separated.separated_image_info:
@@ -173,6 +179,35 @@ apps:
     error:
       description: Why the image as a whole failed verification; null when fine or not verified.
       type: str
+signature:
+  description:
+    - The bundle's signature C(manifest.sig); null without O(dir).
+  returned: always
+  type: dict
+  contains:
+    present:
+      description: Whether the bundle has a C(manifest.sig).
+      type: bool
+    verified:
+      description:
+        - With O(allowed_signers), whether the signature verified for the index; null without O(allowed_signers).
+      type: bool
+    principal:
+      description: The principal of O(allowed_signers) whose key made the signature; null unless verified.
+      type: str
+      sample: release@example.com
+    key:
+      description:
+        - The fingerprint of the key the signature names, as C(ssh-keygen -l) prints it, also when it is not
+          trusted (then it only says which key was used); null without a readable signature.
+      type: str
+      sample: SHA256:4EuL8NhSQQ6tc76cBhyfZA+oEEEV6ya1ohAIHJXr8dM
+    error:
+      description:
+        - Why the signature did not verify - missing, malformed, for another namespace, by a key not allowed,
+          expired or not yet valid, revoked, or an index changed since it was signed; null when it verified or
+          was not checked.
+      type: str
 present:
   description: The names the store holds.
   returned: always
@@ -222,9 +257,12 @@ def main():
             dir=dict(type="path"),
             names=dict(type="list", elements="str"),
             verify=dict(type="bool", default=False),
+            allowed_signers=dict(type="path"),
+            revoked_keys=dict(type="path"),
             **store_argument_spec()
         ),
         required_one_of=[("dir", "names")],
+        required_by={"allowed_signers": "dir", "revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
     try:

@@ -67,34 +67,24 @@ options:
       - Layers are still checked against the image config's diff ids, and the config against its own digest.
     type: bool
     default: false
-  engine:
+  allowed_signers:
     description:
-      - The image store to load into.
-      - V(oci) is an OCI image layout folder at O(store), readable by skopeo, podman (C(oci:) transport)
-        and containerd.
-      - V(podman) loads with C(podman load) (names an image C(app:1) as C(localhost/app:1)).
-      - V(docker) loads with C(docker load) (C(app:1) is C(docker.io/library/app:1), shown as C(app:1)).
-      - V(containerd) loads with C(ctr images import) into O(namespace) (C(app:1) is
-        C(docker.io/library/app:1)), and unpacks it for the default snapshotter.
-      - V(isula) loads with C(isula load -i) into iSulad. Written from iSulad's documented CLI, and not
-        tested against a real iSulad (there is no package for the test machines).
-      - O(name) finds the image under the name as the engine spells it, so C(app1:1) is present in
-        podman when podman holds C(localhost/app1:1).
-    type: str
-    choices: [oci, podman, docker, containerd, isula]
-    default: oci
-  store:
-    description:
-      - The OCI image layout folder, for O(engine=oci). Created when missing; must not be empty.
-      - Only an absent or empty folder, or an OCI image layout 1.0.0 whose C(index.json) is an OCI
-        image index, is taken for a store; any other folder is refused and left untouched.
-      - Blobs in the store are reused without being read again, so the store, C(blobs/),
-        C(blobs/sha256/) and the folders above the store must be owned by the loading user or
-        root and writable by no one else (a folder above may be writable by others with the
-        sticky bit, as C(/tmp)); otherwise the load is refused, naming the folder.
-      - Ignored by the container engines, which keep their own storage.
+      - Path on the managed host of an OpenSSH C(allowed_signers) file (see C(ssh-keygen(1)), section ALLOWED SIGNERS) -
+        principals and their public keys, with the options C(namespaces="fleetimage-bundle"), C(valid-after) and
+        C(valid-before) as C(ssh-keygen) reads them. Several keys may be listed, for key rotation.
+      - When set, the bundle's signature C(manifest.sig) (what C(ssh-keygen -Y sign -n fleetimage-bundle) writes
+        for C(manifest)) must verify over the exact bytes of the index, by a key this file allows for the
+        namespace C(fleetimage-bundle) at the time of the check. The index is read once; the signature is
+        verified over those bytes and the index used afterwards is parsed from them.
+      - Needs C(ssh-keygen) from OpenSSH 8.2 or later on the managed host.
+      - When not set, the signature is not checked (nor required).
     type: path
-    default: /var/lib/fleetimage/oci
+  revoked_keys:
+    description:
+      - Path on the managed host of revoked keys, as C(ssh-keygen -Y verify -r) reads them, an OpenSSH KRL
+        (C(ssh-keygen -k)) or a file of public keys, one a line. A signature by a key it lists is refused.
+      - Needs O(allowed_signers).
+    type: path
   min_free_space:
     description:
       - The free space the load must leave on the file system of O(store), for O(engine=oci).
@@ -139,6 +129,12 @@ notes:
   - Limits that keep memory under 100 MiB whatever a tarball holds, the trust placed in the store
     and the threat model are in C(docs/security.md).
   - A load the engine refuses fails the task with the engine's command and its own error output.
+  - With O(allowed_signers), the signature is checked before anything else, even when the store already holds
+    O(name), and before any tarball is read or the store is opened. A missing, malformed, untrusted, expired, revoked
+    or wrong-namespace signature, or an index changed since it was signed, fails the module with a message
+    saying which. See C(docs/signing.md).
+  - O(allowed_signers) cannot be combined with O(skip_check) - the signature covers the tarballs only
+    through the checksums that O(skip_check) skips.
   - For container engines RV(layers_written) and RV(layers_reused) are null (the engines do not say
     which layers they stored and which they already had) and RV(bytes_written) counts the bytes of
     the archive handed to the engine. See C(docs/engines.md).
@@ -168,6 +164,13 @@ EXAMPLES = r"""
     dir: /srv/bundles
     skip_check: true
   register: loaded
+
+- name: Load only a bundle signed by a trusted key
+  fleetimage.separated.separated_image_load:
+    name: app1:1
+    dir: /srv/bundles
+    allowed_signers: /etc/fleetimage/allowed_signers
+    revoked_keys: /etc/fleetimage/revoked_keys
 
 - name: Load into the containerd of a Kubernetes node, where pods find it
   fleetimage.separated.separated_image_load:
@@ -264,6 +267,25 @@ layers_reused:
     - Null when a container engine loaded the image (the engines do not report it).
   returned: always
   type: int
+signature:
+  description:
+    - The bundle's signature, as checked with O(allowed_signers).
+  returned: always
+  type: dict
+  contains:
+    verified:
+      description:
+        - V(true) when C(manifest.sig) verified for the index; V(false) when O(allowed_signers) is not set
+          (a signature that does not verify fails the module).
+      type: bool
+    principal:
+      description: The principal of O(allowed_signers) whose key made the signature; null when not verified.
+      type: str
+      sample: release@example.com
+    key:
+      description: The fingerprint of the signing key, as C(ssh-keygen -l) prints it; null when not verified.
+      type: str
+      sample: SHA256:4EuL8NhSQQ6tc76cBhyfZA+oEEEV6ya1ohAIHJXr8dM
 bytes_written:
   description:
     - Bytes of blobs (layers, config, manifest) this run wrote into the store.
@@ -287,10 +309,13 @@ def main():
             base=dict(type="path"),
             lib=dict(type="path"),
             skip_check=dict(type="bool", default=False),
+            allowed_signers=dict(type="path"),
+            revoked_keys=dict(type="path"),
             force=dict(type="bool", default=False),
             min_free_space=dict(type="str", default="5%"),
             **store_argument_spec()
         ),
+        required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
     try:

@@ -129,6 +129,21 @@ options:
     type: int
     default: 6
     choices: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+  signing_key:
+    description:
+      - Sign the bundle - write C(manifest.sig) beside the index, exactly what C(ssh-keygen -Y sign -f KEY -n fleetimage-bundle manifest)
+        writes, an OpenSSH signature over the index's bytes (which hold every tarball's sha256).
+      - A path on the managed host of a private key without a passphrase, or of a public key whose private half
+        C(ssh-agent) holds (set E(SSH_AUTH_SOCK) in the task's C(environment)).
+      - The signature is written into the private folder with the index, so both are renamed into place together.
+        When O(dest) already holds this bundle, byte for byte, and its C(manifest.sig) is a valid signature of its
+        index by this key, nothing is rewritten (RV(signature.action=kept)); otherwise only C(manifest.sig) is
+        written (RV(signature.action=signed)).
+      - Without it, a save never leaves a C(manifest.sig) that does not verify for the index - a new bundle has none,
+        and on an unchanged bundle an existing one is kept when it is a valid signature of the index (by any key, as
+        C(ssh-keygen -Y check-novalidate) checks) and removed otherwise. RV(signature.action) says which.
+      - Needs C(ssh-keygen) from OpenSSH 8.2 or later on the managed host. See C(docs/signing.md).
+    type: path
   force:
     description:
       - Replace O(dest) when it holds anything other than this bundle (another bundle, other files, a bundle of
@@ -206,6 +221,17 @@ EXAMPLES = r"""
     source: podman
     rename_file: /etc/fleet/rename.json
 
+# isula-build has no signatures: the bundle stays readable by it, manifest.sig is one more file
+- name: Save and sign a bundle with a key held by ssh-agent
+  fleetimage.separated.separated_image_save:
+    names: [app1:1]
+    base: base:1
+    dest: /srv/bundle-signed
+    source: podman
+    signing_key: /etc/fleetimage/release_key.pub
+  environment:
+    SSH_AUTH_SOCK: "{{ lookup('ansible.builtin.env', 'SSH_AUTH_SOCK') }}"
+
 # (no isula-build equivalent: isula-build reads only its own store)
 - name: Save again the images a host loaded into this collection's OCI store
   fleetimage.separated.separated_image_save:
@@ -262,6 +288,25 @@ index:
       baseHash: 24eb71cd456e885e6e83815730120d7cd4021780c2ae8efdf1d92a344f29abc0
       baseImageName: base:1
       baseLayer: 6df832d1f8cd9e6c47bd03071d8f39e8912e7d1558b019a8f886d79c4f3057ca
+signature:
+  description: What the save did with C(manifest.sig).
+  returned: always
+  type: dict
+  contains:
+    action:
+      description:
+        - V(signed) when it wrote a signature by O(signing_key), V(kept) when O(dest) already had a valid one (by
+          O(signing_key) when given), V(removed) when O(dest) had one that the save removed (a new bundle without
+          O(signing_key), or one that did not verify for the index), V(none) when there is none and was none.
+        - In check mode V(would_sign), V(would_remove), V(kept) or V(none).
+        - A signature written or removed on an otherwise unchanged bundle makes C(changed) true with
+          RV(action=unchanged).
+      type: str
+      sample: signed
+    key:
+      description: The fingerprint of the key of the signature O(dest) holds (or would hold), as C(ssh-keygen -l) prints it; null without one.
+      type: str
+      sample: SHA256:4EuL8NhSQQ6tc76cBhyfZA+oEEEV6ya1ohAIHJXr8dM
 files:
   description: Every file of the bundle folder, the index C(manifest) included, sorted by name.
   returned: always
@@ -306,6 +351,7 @@ def main():
             executable=dict(type="str"),
             compression_level=dict(type="int", default=6, choices=list(range(10))),
             force=dict(type="bool", default=False),
+            signing_key=dict(type="path"),
         ),
         mutually_exclusive=[("rename", "rename_file")],
         required_if=[("source", "archive", ("archives",))],

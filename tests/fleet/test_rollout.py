@@ -2,9 +2,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rollout role on a fleet of real SSH hosts (loopback sshds, see conftest.py).
 
-Every test starts from empty hosts: each has its own cache and store folders
-under the test's tmp_path. The session's bundle holds app1:1 and app2:1,
-sharing one base and one lib tarball.
+The session's bundle holds app1:1 and app2:1, sharing one base and one lib
+tarball. Each host has its own cache and store folders. `release` takes one
+fleet through a release's life, pushed from the controller, once for this
+file: a preview of empty hosts, one host first (--limit), a preview of the
+fleet part-way, the rollout under serial, a re-run, the second app staged,
+damaged caches, and the run that heals them and loads it. Each test asserts
+one stage. Pulling from a URL and a bad app name use fleets of their own.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pathlib import Path
 import jmespath
 import pytest
 
+from ansible_harness import playbook_runner
 from support.bundles import sha256, tree_snapshot
+from support.fleet import Fleet
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -55,103 +61,162 @@ def file_identity(path: Path) -> tuple[int, int]:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def test_first_rollout_under_serial_then_rerun_changes_nothing(fleet):
-    bundle = fleet.bundle
-    files = bundle_files(bundle, APP1)
+class Release:
+    """The stages of one release on one fleet; each keeps what its test asserts."""
 
-    first, reports = fleet.run(rollout_apps=[APP1], fleet_serial=[1, 2])  # a canary host, then the rest
-    assert_ok(first)
-    assert set(first.recap) == set(fleet.names) and set(reports) == set(fleet.names)
-    assert first.stdout.count("PLAY [Roll the bundle out") == 2, "serial [1, 2] runs two batches"
-    for name in fleet.names:
-        report = reports[name]
-        assert report["loaded"] == [APP1] and report["present"] == [] and report["would_load"] == []
-        assert sorted(report["copied"]) == sorted(files.values())
-        assert report["images"] == {APP1: image_id(bundle, APP1)}
-        assert store_names(fleet.store(name)) == {APP1}
-        for file_name in files.values():
-            assert sha256(fleet.cache(name) / file_name) == sha256(Path(bundle.path) / file_name)
-        assert first.recap[name]["changed"] > 0
+    def __init__(self, fleet):
+        self.fleet = fleet
+        bundle = fleet.bundle
+        self.app1_files = bundle_files(bundle, APP1)
+        self.app2_files = bundle_files(bundle, APP2)
+        self.target = fleet.names[1]  # the host that goes first
 
-    caches = {name: tree_snapshot(fleet.cache(name)) for name in fleet.names}
-    stores = {name: tree_snapshot(fleet.store(name)) for name in fleet.names}
-    again, reports = fleet.run(rollout_apps=[APP1])
-    assert_ok(again)
-    assert {name: counts["changed"] for name, counts in again.recap.items()} == {name: 0 for name in fleet.names}, again
-    for name in fleet.names:
-        assert reports[name]["present"] == [APP1]
-        assert reports[name]["loaded"] == [] and reports[name]["copied"] == []
-        assert reports[name]["images"] == {APP1: image_id(bundle, APP1)}
-        assert tree_snapshot(fleet.cache(name)) == caches[name]
-        assert tree_snapshot(fleet.store(name)) == stores[name]
-    print(f"first rollout {first.seconds:.1f}s, re-run {again.seconds:.1f}s ({len(fleet.names)} hosts)")
+    def snapshot(self):
+        return {name: (tree_snapshot(self.fleet.cache(name)), tree_snapshot(self.fleet.store(name)))
+                for name in self.fleet.names}
 
+    def shared_identities(self):
+        return {name: {part: file_identity(self.fleet.cache(name) / self.app1_files[part]) for part in ("base", "lib")}
+                for name in self.fleet.names}
 
-def test_second_app_ships_only_its_app_tarball(fleet):
-    bundle = fleet.bundle
-    shared = bundle_files(bundle, APP1)
-    app2 = bundle_files(bundle, APP2)
-    assert (app2["base"], app2["lib"]) == (shared["base"], shared["lib"]), "the test bundle shares base and lib"
-
-    first = fleet.run(rollout_apps=[APP1])[0]
-    assert_ok(first)
-    kept = {name: {part: file_identity(fleet.cache(name) / shared[part]) for part in ("base", "lib")}
-            for name in fleet.names}
-
-    second, reports = fleet.run(rollout_apps=[APP1, APP2])
-    assert_ok(second)
-    app_size = (Path(bundle.path) / app2["app"]).stat().st_size
-    for name in fleet.names:
-        report = reports[name]
-        assert report["copied"] == [app2["app"]], report  # the base and lib were not sent again
-        assert report["bytes_copied"] == app_size
-        assert report["loaded"] == [APP2] and report["present"] == [APP1]
-        assert report["images"] == {APP1: image_id(bundle, APP1), APP2: image_id(bundle, APP2)}
-        assert store_names(fleet.store(name)) == {APP1, APP2}
-        # untouched on the host: same inode, same mtime
-        assert {part: file_identity(fleet.cache(name) / shared[part]) for part in ("base", "lib")} == kept[name]
-        assert second.recap[name]["changed"] == 2, second  # one file sent, one app loaded
-    print("second app: %d bytes sent per host (app tarball only; base %d and lib %d bytes stayed)" % (
-        app_size, (Path(bundle.path) / shared["base"]).stat().st_size, (Path(bundle.path) / shared["lib"]).stat().st_size))
+    def play(self):
+        fleet = self.fleet
+        # Check mode on empty hosts, every app of the index.
+        self.preview_empty = fleet.run(check=True)
+        self.created_by_preview = [name for name in fleet.names if (fleet.root / name).exists()]
+        # One host first, with --limit.
+        self.limited = fleet.run(limit=self.target, rollout_apps=[APP1])
+        self.created_elsewhere = [name for name in fleet.names if name != self.target and (fleet.root / name).exists()]
+        # Check mode again, the fleet part-way.
+        before = self.snapshot()
+        self.preview_partial = fleet.run(check=True)
+        self.changed_by_preview = [name for name, state in self.snapshot().items() if state != before[name]]
+        # The rollout: a canary host, then the rest; then the same again.
+        self.first = fleet.run(rollout_apps=[APP1], fleet_serial=[1, 2])
+        self.after_first = self.snapshot()
+        self.cached_sha256 = {name: {f: sha256(fleet.cache(name) / f) for f in self.app1_files.values()}
+                              for name in fleet.names}
+        self.store_names_after_first = {name: store_names(fleet.store(name)) for name in fleet.names}
+        self.again = fleet.run(rollout_apps=[APP1])
+        self.after_again = self.snapshot()
+        # The second app, staged only (--tags rollout_copy): its app tarball is all that is sent.
+        self.shared_before = self.shared_identities()
+        self.staged = fleet.run(tags="rollout_copy", rollout_apps=[APP1, APP2])
+        self.shared_after = self.shared_identities()
+        self.store_names_after_staging = {name: store_names(fleet.store(name)) for name in fleet.names}
+        # Damage two caches; the full run finds them by their sha256, sends them again, then loads.
+        self.truncated, self.corrupted, self.intact = fleet.names[:3]
+        base = fleet.cache(self.truncated) / self.app1_files["base"]
+        with open(base, "r+b") as f:
+            f.truncate(base.stat().st_size // 2)
+        lib = fleet.cache(self.corrupted) / self.app1_files["lib"]
+        data = bytearray(lib.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+        lib.write_bytes(bytes(data))
+        self.healed = fleet.run(rollout_apps=[APP1, APP2], rollout_remove_app_tarballs=True)
+        self.cache_after_heal = {name: sorted(os.listdir(fleet.cache(name))) for name in fleet.names}
+        self.store_names_after_heal = {name: store_names(fleet.store(name)) for name in fleet.names}
 
 
-def test_check_mode_and_limit(fleet):
-    bundle = fleet.bundle
-    all_files = sorted({f for name in (APP1, APP2) for f in bundle_files(bundle, name).values()})
-    app2_file = bundle_files(bundle, APP2)["app"]
+@pytest.fixture(scope="module")
+def release(fleet_hosts, fleet_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("release")
+    scenario = Release(Fleet(fleet_hosts, root / "hosts", fleet_bundle, playbook_runner(root)))
+    scenario.play()
+    return scenario
 
-    # Check mode on empty hosts, every app of the index: nothing created anywhere.
-    preview, reports = fleet.run(check=True)
+
+def test_check_mode_on_empty_hosts_creates_nothing(release):
+    preview, reports = release.preview_empty
     assert_ok(preview)
-    for name in fleet.names:
-        assert not (fleet.root / name).exists(), "check mode created the host's folders"
-        report = reports[name]
-        assert report["would_load"] == [APP1, APP2] and report["loaded"] == []
-        assert sorted(report["copied"]) == all_files  # what a real run would send
+    assert release.created_by_preview == [], "check mode created the hosts' folders"
+    all_files = sorted(set(release.app1_files.values()) | set(release.app2_files.values()))
+    for name in release.fleet.names:
+        assert reports[name]["would_load"] == [APP1, APP2] and reports[name]["loaded"] == []
+        assert sorted(reports[name]["copied"]) == all_files  # what a real run would send
         assert preview.recap[name]["changed"] > 0
 
-    # --limit to one host: the others stay untouched.
-    target = fleet.names[1]
-    limited, reports = fleet.run(limit=target, rollout_apps=[APP1])
-    assert_ok(limited)
-    assert set(limited.recap) == {target} and set(reports) == {target}
-    assert reports[target]["loaded"] == [APP1]
-    assert store_names(fleet.store(target)) == {APP1}
-    for other in fleet.names:
-        if other != target:
-            assert not (fleet.root / other).exists(), other
 
-    # Check mode again, with one host part-way: still nothing changes anywhere.
-    before = {name: (tree_snapshot(fleet.cache(name)), tree_snapshot(fleet.store(name))) for name in fleet.names}
-    preview, reports = fleet.run(check=True)
+def test_limit_touches_only_its_host(release):
+    limited, reports = release.limited
+    assert_ok(limited)
+    assert set(limited.recap) == {release.target} and set(reports) == {release.target}
+    assert reports[release.target]["loaded"] == [APP1]
+    assert release.created_elsewhere == []
+
+
+def test_check_mode_part_way_changes_nothing_and_says_what_each_host_lacks(release):
+    preview, reports = release.preview_partial
     assert_ok(preview)
-    for name in fleet.names:
-        assert (tree_snapshot(fleet.cache(name)), tree_snapshot(fleet.store(name))) == before[name]
-        if name == target:
+    assert release.changed_by_preview == []
+    for name in release.fleet.names:
+        if name == release.target:
             assert reports[name]["present"] == [APP1] and reports[name]["would_load"] == [APP2]
-            assert reports[name]["copied"] == [app2_file]
+            assert reports[name]["copied"] == [release.app2_files["app"]]
         else:
             assert reports[name]["present"] == [] and reports[name]["would_load"] == [APP1, APP2]
+
+
+def test_rollout_under_serial_loads_where_missing(release):
+    bundle = release.fleet.bundle
+    first, reports = release.first
+    assert_ok(first)
+    assert set(first.recap) == set(release.fleet.names) and set(reports) == set(release.fleet.names)
+    assert first.stdout.count("PLAY [Roll the bundle out") == 2, "serial [1, 2] runs two batches"
+    for name in release.fleet.names:
+        report = reports[name]
+        assert report["images"] == {APP1: image_id(bundle, APP1)}
+        assert release.store_names_after_first[name] == {APP1}
+        assert release.cached_sha256[name] == {f: sha256(Path(bundle.path) / f) for f in release.app1_files.values()}
+        if name == release.target:  # loaded by the --limit run already
+            assert report["present"] == [APP1] and report["loaded"] == [] and report["copied"] == []
+        else:
+            assert report["loaded"] == [APP1] and report["present"] == [] and report["would_load"] == []
+            assert sorted(report["copied"]) == sorted(release.app1_files.values())
+            assert first.recap[name]["changed"] > 0
+
+
+def test_rerun_changes_nothing(release):
+    again, reports = release.again
+    assert_ok(again)
+    assert {name: counts["changed"] for name, counts in again.recap.items()} == {name: 0 for name in release.fleet.names}
+    for name in release.fleet.names:
+        assert reports[name]["present"] == [APP1]
+        assert reports[name]["loaded"] == [] and reports[name]["copied"] == []
+        assert reports[name]["images"] == {APP1: image_id(release.fleet.bundle, APP1)}
+    assert release.after_again == release.after_first
+
+
+def test_second_app_ships_only_its_app_tarball(release):
+    bundle = release.fleet.bundle
+    assert (release.app2_files["base"], release.app2_files["lib"]) == (
+        release.app1_files["base"], release.app1_files["lib"]), "the test bundle shares base and lib"
+    staged, reports = release.staged
+    assert_ok(staged)
+    app_size = (Path(bundle.path) / release.app2_files["app"]).stat().st_size
+    for name in release.fleet.names:
+        assert reports[name]["copied"] == [release.app2_files["app"]], reports[name]  # base and lib not sent again
+        assert reports[name]["bytes_copied"] == app_size
+        assert reports[name]["loaded"] == []  # --tags rollout_copy: staged only
+        assert release.store_names_after_staging[name] == {APP1}
+    assert release.shared_after == release.shared_before  # same inode, same mtime: untouched on every host
+
+
+def test_damaged_cache_is_replaced_before_the_load(release):
+    healed, reports = release.healed
+    assert_ok(healed)
+    files = release.app1_files
+    assert reports[release.truncated]["copied"] == [files["base"]]
+    assert reports[release.corrupted]["copied"] == [files["lib"]]
+    assert reports[release.intact]["copied"] == []
+    index = json.loads((Path(release.fleet.bundle.path) / "manifest").read_text(encoding="utf-8"))[APP2]
+    for name in release.fleet.names:
+        assert reports[name]["loaded"] == [APP2] and reports[name]["present"] == [APP1]
+        assert reports[name]["removed"] == [release.app2_files["app"]]  # app tarballs go once loaded
+        assert release.store_names_after_heal[name] == {APP1, APP2}
+        assert release.cache_after_heal[name] == sorted([files["base"], files["lib"], files["app"], "manifest"])
+        for part in ("base", "lib"):
+            assert sha256(release.fleet.cache(name) / files[part]) == index[part + "Hash"]
 
 
 def test_hosts_pull_from_a_url(fleet, http_server):
@@ -180,43 +245,6 @@ def test_hosts_pull_from_a_url(fleet, http_server):
     assert sorted(requests) == sorted(["GET /manifest"] + ["GET /" + app2_file] * len(fleet.names)), requests
     for name in fleet.names:
         assert reports[name]["loaded"] == [APP2] and reports[name]["copied"] == [app2_file]
-
-
-def test_damaged_cache_is_replaced_before_the_load(fleet):
-    bundle = fleet.bundle
-    files = bundle_files(bundle, APP1)
-
-    # Stage the tarballs only (--tags rollout_copy): nothing loads.
-    staged, reports = fleet.run(tags="rollout_copy", rollout_apps=[APP1])
-    assert_ok(staged)
-    for name in fleet.names:
-        assert reports[name]["loaded"] == [] and sorted(reports[name]["copied"]) == sorted(files.values())
-        assert store_names(fleet.store(name)) == set()
-
-    truncated, corrupted, intact = fleet.names[:3]
-    base = fleet.cache(truncated) / files["base"]
-    with open(base, "r+b") as f:
-        f.truncate(base.stat().st_size // 2)
-    lib = fleet.cache(corrupted) / files["lib"]
-    data = bytearray(lib.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
-    lib.write_bytes(bytes(data))
-
-    # The full run sees both by their sha256, sends them again, then loads; app
-    # tarballs are removed after the load (base and lib stay cached).
-    healed, reports = fleet.run(rollout_apps=[APP1], rollout_remove_app_tarballs=True)
-    assert_ok(healed)
-    assert reports[truncated]["copied"] == [files["base"]]
-    assert reports[corrupted]["copied"] == [files["lib"]]
-    assert reports[intact]["copied"] == []
-    index = json.loads((Path(bundle.path) / "manifest").read_text(encoding="utf-8"))[APP1]
-    for name in fleet.names:
-        assert reports[name]["loaded"] == [APP1]
-        assert reports[name]["removed"] == [files["app"]]
-        assert store_names(fleet.store(name)) == {APP1}
-        assert sorted(os.listdir(fleet.cache(name))) == sorted([files["base"], files["lib"], "manifest"])
-        for part in ("base", "lib"):
-            assert sha256(fleet.cache(name) / files[part]) == index[part + "Hash"]
 
 
 def test_unknown_app_fails_before_anything_is_sent(fleet):

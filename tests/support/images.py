@@ -22,13 +22,9 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import (
-    ImageSource,
-    LayerSource,
-    go_json,
-    legacy_layer_ids,
-    write_bundle,
-)
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import go_json, legacy_layer_ids
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import write_bundle
 
 BUSYBOX = "/bin/busybox"
 MIB = 1024 * 1024

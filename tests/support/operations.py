@@ -24,12 +24,13 @@ def _refuse_to_run(**kwargs):
 def module_params(module_name, **given):
     """GIVEN completed with the defaults of module MODULE_NAME's argument spec."""
     module = importlib.import_module("ansible_collections.fleetimage.separated.plugins.modules." + module_name)
-    spec = {}
+    spec = None
     with mock.patch.object(module, "AnsibleModule", _refuse_to_run):
         try:
             module.main()
         except _SpecSeen as seen:
             spec = seen.args[0]
+    assert spec is not None, "%s did not build its AnsibleModule" % module_name
     unknown = set(given) - set(spec)
     assert not unknown, "%s has no option %s" % (module_name, ", ".join(sorted(unknown)))
     return dict({name: option.get("default") for name, option in spec.items()}, **given)

@@ -16,7 +16,7 @@ import json
 import posixpath
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 MANIFEST_MAX_BYTES = 10 * 1024 * 1024

@@ -16,10 +16,11 @@ not take the unfinished stream for a whole archive (see _engine_cli.feeding).
 
 from __future__ import annotations
 
+import functools
 import io
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, HashingReader
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
@@ -36,14 +37,7 @@ def read_image_metadata(app_tarball, name):
     archive = DockerArchive()
     archive.unread_layers = None  # lib and base are read later, when the archive is streamed
 
-    def on_member(member_name, kind, member_id, member, tar):
-        archive.add(member_name, app_tarball.path)
-        if kind == "manifest":
-            archive.manifest_bytes = read_small(tar, member, app_tarball.path)
-        elif kind == "config":
-            archive.configs[member_id] = read_small(tar, member, app_tarball.path)
-
-    digest = stream_tarball(app_tarball.path, on_member)
+    digest = stream_tarball(app_tarball.path, functools.partial(archive.collect, app_tarball.path))
     # Layers are in lib and base, or not yet hashed: let image() check the rest.
     return archive.image(name, lambda diff_id: True), digest
 
@@ -77,7 +71,7 @@ def _copier(archive, out, path):
     """The on_member callback that copies each member of the tarball PATH into OUT."""
 
     def on_member(member_name, kind, member_id, member, tar):
-        archive.add(member_name, path)
+        kept = archive.collect(path, member_name, kind, member_id, member, tar)
         info = _clean_header(member_name, member)
         if kind == "layer_dir":
             out.addfile(info)
@@ -85,13 +79,8 @@ def _copier(archive, out, path):
             layer = HashingReader(tar.extractfile(member))
             out.addfile(info, layer)
             archive.layer_digests[member_id] = "sha256:" + layer.sha256.hexdigest()
-        elif kind in ("manifest", "config"):
-            data = read_small(tar, member, path)
-            if kind == "manifest":
-                archive.manifest_bytes = data
-            else:
-                archive.configs[member_id] = data
-            out.addfile(info, io.BytesIO(data))
+        elif kept is not None:
+            out.addfile(info, io.BytesIO(kept))
         else:  # a layer's VERSION or json, or repositories: copied as they are
             out.addfile(info, tar.extractfile(member))
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import MAX_JSON_CONTAINERS, MAX_LAYERS
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest
@@ -41,6 +42,30 @@ class DockerArchive(object):
         if other is not None:
             raise BundleError("%s is in both %s and %s: a member may be in one tarball only" % (name, other, path))
         self._origin[name] = path
+
+    def collect(self, path, name, kind, member_id, member, tar):
+        """Record member NAME of the tarball PATH as stream_tarball hands it over; keep it when it is metadata.
+
+        Returns the bytes of manifest.json or of a config (held in memory,
+        bounded), else None: layers and the rest are the caller's to read or skip.
+        """
+        self.add(name, path)
+        if kind == "manifest":
+            self.manifest_bytes = read_small(tar, member, path)
+            return self.manifest_bytes
+        if kind == "config":
+            self.configs[member_id] = read_small(tar, member, path)
+            return self.configs[member_id]
+        return None
+
+    def absorb(self, other):
+        """Take in the members of OTHER, the archive of one tarball read on its own."""
+        for name, path in other._origin.items():
+            self.add(name, path)
+        self.layer_digests.update(other.layer_digests)
+        self.configs.update(other.configs)
+        if other.manifest_bytes is not None:
+            self.manifest_bytes = other.manifest_bytes
 
     def origin(self, name):
         return self._origin.get(name, "the bundle")

@@ -17,7 +17,7 @@ import posixpath
 import tarfile
 import zlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import candidate
 

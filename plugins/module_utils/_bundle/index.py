@@ -21,6 +21,11 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 def read_index(bundle_dir):
     """Return the index of BUNDLE_DIR as a dict of app name -> entry."""
+    return parse_index(bundle_dir, read_index_bytes(bundle_dir))
+
+
+def read_index_bytes(bundle_dir):
+    """The bytes of BUNDLE_DIR's index, read once (a signature is verified over these very bytes)."""
     if not os.path.isdir(bundle_dir):
         raise BundleError("bundle folder %s does not exist or is not a folder" % bundle_dir)
     path = os.path.join(bundle_dir, INDEX_FILE_NAME)
@@ -40,9 +45,14 @@ def read_index(bundle_dir):
         raise BundleError("index %s is larger than %d bytes" % (path, INDEX_MAX_BYTES))
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as exc:
         raise BundleError("index %s cannot be read: %s" % (path, exc.strerror or exc))
+
+
+def parse_index(bundle_dir, data):
+    """The index DATA (the bytes of BUNDLE_DIR's index) as a dict of app name -> entry."""
+    path = os.path.join(bundle_dir, INDEX_FILE_NAME)
     try:
         index = json.loads(data.decode("utf-8"))
     except ValueError as exc:

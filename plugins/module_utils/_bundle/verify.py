@@ -13,16 +13,15 @@ from __future__ import annotations
 import collections
 import hashlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import checksum_error
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
-# What one read of a tarball found: the sha256 of its bytes, its member
-# names in order, {legacy id: sha256 digest of its layer.tar}, the bytes of
-# manifest.json (None when it holds none) and {config hex: config bytes}.
-TarballFacts = collections.namedtuple("TarballFacts", "sha256 members layer_digests manifest_bytes configs")
+# What one read of a tarball found: the sha256 of its bytes, and its members
+# as a DockerArchive of their own (layers hashed, not kept).
+TarballFacts = collections.namedtuple("TarballFacts", "sha256 archive")
 
 # The outcome for one tarball: its facts (None when it could not be read
 # through) and the error (None when its sha256 is the index's and it is valid).
@@ -45,27 +44,22 @@ def check_tarball(tarball):
 
 def read_tarball(path):
     """The TarballFacts of the tarball at PATH, hashing its layers without keeping them."""
-    members, layer_digests, configs = [], {}, {}
-    manifest = []
+    archive = DockerArchive()
 
     def on_member(name, kind, member_id, member, tar):
-        members.append(name)
+        archive.collect(path, name, kind, member_id, member, tar)
         if kind == "layer_tar":
             digest = hashlib.sha256()
             reader = tar.extractfile(member)
             for chunk in iter(lambda: reader.read(CHUNK), b""):
                 digest.update(chunk)
-            layer_digests[member_id] = "sha256:" + digest.hexdigest()
-        elif kind == "manifest":
-            manifest.append(read_small(tar, member, path))
-        elif kind == "config":
-            configs[member_id] = read_small(tar, member, path)
+            archive.layer_digests[member_id] = "sha256:" + digest.hexdigest()
 
     try:
         sha256 = stream_tarball(path, on_member)
     except OSError as exc:
         raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
-    return TarballFacts(sha256, members, layer_digests, manifest[-1] if manifest else None, configs)
+    return TarballFacts(sha256, archive)
 
 
 def check_image(name, parts):
@@ -75,11 +69,6 @@ def check_image(name, parts):
     what is missing or does not match.
     """
     archive = DockerArchive()
-    for tarball, facts in parts:
-        for member in facts.members:
-            archive.add(member, tarball.path)
-        archive.layer_digests.update(facts.layer_digests)
-        archive.configs.update(facts.configs)
-        if facts.manifest_bytes is not None:
-            archive.manifest_bytes = facts.manifest_bytes
+    for dummy_tarball, facts in parts:
+        archive.absorb(facts.archive)
     return archive.image(name, lambda diff_id: False)

@@ -14,6 +14,7 @@ import os
 import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import verify as _bundle_verify
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
@@ -25,7 +26,9 @@ def bundle_info(params):
     bundle_dir = params.get("dir")
     if not bundle_dir and not params.get("names"):
         raise BundleError("give names, the dir of a bundle, or both")
-    index = _bundle_index.read_index(bundle_dir) if bundle_dir else None
+    index_bytes = _bundle_index.read_index_bytes(bundle_dir) if bundle_dir else None
+    signed = signature.for_info(params, bundle_dir, index_bytes)
+    index = _bundle_index.parse_index(bundle_dir, index_bytes) if bundle_dir else None
     names = list(dict.fromkeys(normalize_name(n) for n in params.get("names") or [])) or sorted(index)
     store = open_store(params)
 
@@ -62,6 +65,7 @@ def bundle_info(params):
         "missing": missing,
         "files": _files(apps, names),
         "files_needed": _files(apps, missing),
+        "signature": signed,
     }
 
 

@@ -9,6 +9,7 @@ index lookup -> store lookup (present and not force: done, no tarball read)
 from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE, parse_min_free_space
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
@@ -19,7 +20,9 @@ def load_image(params, check_mode=False):
     name = normalize_name(params["name"])
     parse_min_free_space(_min_free_space(params))  # a wrong value fails every run
     bundle_dir = params["dir"]
-    entry = _bundle_index.app_entry(_bundle_index.read_index(bundle_dir), name, bundle_dir)
+    index_bytes = _bundle_index.read_index_bytes(bundle_dir)
+    signed = signature.for_load(params, bundle_dir, index_bytes)  # before any tarball is read or the store opened
+    entry = _bundle_index.app_entry(_bundle_index.parse_index(bundle_dir, index_bytes), name, bundle_dir)
     tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params["base"], params["lib"])
     verify = not params["skip_check"]
     store = open_store(params)
@@ -30,6 +33,7 @@ def load_image(params, check_mode=False):
         "layers_written": 0,
         "layers_reused": 0,
         "bytes_written": 0,
+        "signature": signed,
     }
     result["tarballs"].setdefault("lib", None)
 

@@ -15,10 +15,11 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import destination as _bundle_destination
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import dest_folder, save_signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import save_checks as _save_checks
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import plan_bundle
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import INDEX_FILE_NAME, write_bundle
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import write_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name, select_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_sources import read_images
@@ -32,12 +33,12 @@ def save_bundle(params, check_mode=False):
     base_name, lib_name = params["base"], params.get("lib") or None
     apps = _app_names(params["names"], base_name, lib_name)
     renames = _renames(params)
-    level = params.get("compression_level", 6)
-    if not 0 <= level <= 9:
-        raise BundleError("compression level %r is not between 0 and 9" % (level,))
+    level = params["compression_level"]
     parent = os.path.dirname(dest)
     if not os.path.isdir(parent):
         raise BundleError("cannot write bundle %s: folder %s does not exist" % (dest, parent))
+    signing_key = params.get("signing_key")
+    public_blob = save_signature.signing_key_blob(signing_key)
 
     scratch = None if check_mode else _scratch_folder(dest)
     try:
@@ -46,25 +47,27 @@ def save_bundle(params, check_mode=False):
         app_images = [select_image(candidates, typed, "app", where).image._replace(name=name) for typed, name in apps]
         base = select_image(candidates, base_name, "base", where).image._replace(name=base_name)
         lib = select_image(candidates, lib_name, "lib", where).image._replace(name=lib_name) if lib_name else None
-        _save_checks.check_images(app_images, base, lib, renames, dest)
-        planned = plan_bundle(app_images, base, lib, renames)
-        found = _bundle_destination.inspect_destination(dest, planned)
+        planned = plan_bundle(app_images, base, lib, renames, dest)
+        found = dest_folder.inspect_destination(dest, planned)
         if found.state == "other" and not params.get("force"):
-            raise _bundle_destination.refuse(dest, found.reason)
+            raise dest_folder.refuse(dest, found.reason)
         if check_mode:
-            return _predicted(dest, planned, found)
+            signed = save_signature.predict(dest, found.state == "matching", signing_key, public_blob)
+            return _predicted(dest, planned, found, signed)
 
         new_dir = os.path.join(scratch, "bundle")
         index = write_bundle(new_dir, app_images, base, lib, rename=renames, compression_level=level)
         if found.state == "matching":
             if _same_index_bytes(new_dir, dest):
-                return _result(False, "unchanged", dest, found.index)
+                signed = save_signature.settle_unchanged(dest, scratch, signing_key, public_blob)
+                return _result(signed["action"] in save_signature.CHANGING_ACTIONS, "unchanged", dest, found.index, signed)
             if not params.get("force"):
-                raise _bundle_destination.refuse(
+                raise dest_folder.refuse(
                     dest, "it is a bundle of these images, but its tarballs are not the bytes this save writes "
                     "(compressed at another level, or by another gzip writer such as isula-build's)")
-        _bundle_destination.put_in_place(new_dir, dest, scratch)
-        return _result(True, "written" if found.state == "absent" else "replaced", dest, index)
+        signed = save_signature.sign_new_bundle(new_dir, dest, signing_key, public_blob)
+        dest_folder.put_in_place(new_dir, dest, scratch)
+        return _result(True, "written" if found.state == "absent" else "replaced", dest, index, signed)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -100,26 +103,28 @@ def _same_index_bytes(new_dir, dest):
         return new.read() == old.read()
 
 
-def _result(changed, action, dest, index):
+def _result(changed, action, dest, index, signed):
     return {
         "changed": changed,
         "action": action,
         "dest": dest,
         "index": index,
-        "files": _bundle_destination.describe_files(dest, index),
+        "files": dest_folder.describe_files(dest, index),
+        "signature": signed,
     }
 
 
-def _predicted(dest, planned, found):
+def _predicted(dest, planned, found, signed):
     """Check mode's result: what DEST would hold, hashes and sizes unknown until written."""
     if found.state == "matching":
         # The real run writes the bundle again and compares bytes; a DEST of these
         # images compressed otherwise is only found out then (see the module's notes).
-        return _result(False, "unchanged", dest, found.index)
+        return _result(signed["action"] in save_signature.CHANGING_ACTIONS, "unchanged", dest, found.index, signed)
     return {
         "changed": True,
         "action": "would_write" if found.state == "absent" else "would_replace",
         "dest": dest,
         "index": planned.index,
         "files": [{"name": name, "size": None, "sha256": None} for name in planned.files],
+        "signature": signed,
     }

@@ -37,7 +37,8 @@ class Containerd(object):
     default_executable = "ctr"
 
     def __init__(self, executable=None, namespace=None):
-        self.ctr = [executable or self.default_executable, "-n", namespace or DEFAULT_NAMESPACE]
+        self.executable = executable or self.default_executable
+        self.ctr = [self.executable, "-n", namespace or DEFAULT_NAMESPACE]
 
     def reference(self, name):
         return docker_reference(name)

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE, FreeSpaceGuard, parse_min_free_space
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import MAX_PENDING, StagingWriter
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
@@ -235,7 +236,7 @@ class _Destination(object):
             size = os.stat(staged).st_size
             os.rename(staged, final)
             written[digest] = size
-        layout.fsync_dir(blobs)
+        fsync_folder(blobs)
 
     def _take_back(self, written):
         """Remove the blobs WRITTEN by a commit that failed before index.json named them."""
@@ -245,7 +246,7 @@ class _Destination(object):
             except OSError:
                 pass  # gone already, or the disk refuses: the next load's commit sees it missing or reuses it
         try:
-            layout.fsync_dir(os.path.join(self.store, "blobs", "sha256"))
+            fsync_folder(os.path.join(self.store, "blobs", "sha256"))
             if self._layout_file_created and not os.path.exists(os.path.join(self.store, "index.json")):
                 os.unlink(os.path.join(self.store, "oci-layout"))  # a new store goes back to empty
         except OSError:

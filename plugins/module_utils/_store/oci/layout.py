@@ -21,6 +21,7 @@ import os
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import checked_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
@@ -125,7 +126,7 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names):
         os.fsync(out.fileno())
     os.rename(path, os.path.join(store, "index.json"))
     try:
-        fsync_dir(store)
+        fsync_folder(store)
     except OSError as exc:
         raise BundleError("the store index %s was replaced, but flushing its folder to disk failed: %s"
                           % (os.path.join(store, "index.json"), exc.strerror or exc))
@@ -205,7 +206,7 @@ def ensure_layout_file(store):
         _unlink_quietly(tmp)
         raise
     try:
-        fsync_dir(store)
+        fsync_folder(store)
     except OSError:
         _unlink_quietly(path)  # the caller has not seen it written: it may not stay
         raise
@@ -262,7 +263,7 @@ def make_dirs(path):
                 continue
             created.append(folder)
             os.chmod(folder, FOLDER_MODE)  # the umask must not decide who may write the store
-            fsync_dir(os.path.dirname(folder))
+            fsync_folder(os.path.dirname(folder))
         except OSError as exc:
             remove_empty(created)  # all or nothing: no half-made store is left behind
             raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror or exc))
@@ -276,11 +277,3 @@ def remove_empty(folders):
             os.rmdir(path)
         except OSError:
             return
-
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small, stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum, tarball_sha256
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
@@ -97,7 +97,7 @@ def _stream_into(dest, archive, tarball, inflation=None):
     expected = archive.expected_diff_ids()
 
     def on_member(member_name, kind, member_id, member, tar):
-        archive.add(member_name, tarball.path)
+        archive.collect(tarball.path, member_name, kind, member_id, member, tar)
         if kind == "layer_tar":
             known = expected.get(member_id)
             if known is not None and dest.has_blob(known):
@@ -105,9 +105,5 @@ def _stream_into(dest, archive, tarball, inflation=None):
             layer = tar.extractfile(member)
             digest = dest.put_layer(inflation.reader(layer) if inflation else layer)[0]
             archive.layer_digests[member_id] = digest
-        elif kind == "manifest":
-            archive.manifest_bytes = read_small(tar, member, tarball.path)
-        elif kind == "config":
-            archive.configs[member_id] = read_small(tar, member, tarball.path)
 
     return stream_tarball(tarball.path, on_member)

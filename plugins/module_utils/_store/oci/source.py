@@ -19,7 +19,7 @@ import io
 import json
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import broken_candidate, candidate
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest

@@ -13,17 +13,15 @@ caches tarballs by them), so a bundle of the same images compressed otherwise
 from __future__ import annotations
 
 import collections
-import json
 import os
 import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import without_hashes
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import fsync_folder
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.signature import SIGNATURE_FILE_NAME
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-
-INDEX_FILE_NAME = "manifest"
-INDEX_MAX_BYTES = 10 * 1024 * 1024
 
 # state: "absent" (missing, or an empty folder), "matching" (a consistent
 # bundle whose index equals the planned one but for the hashes) or "other";
@@ -41,7 +39,8 @@ def inspect_destination(dest, planned):
         return Destination("other", "it is a symbolic link", None)
     if not stat.S_ISDIR(st.st_mode):
         return Destination("other", "it is not a folder", None)
-    present = sorted(os.listdir(dest))
+    # A signature is not part of what this save compares: the save settles it on its own (save_signature).
+    present = sorted(name for name in os.listdir(dest) if name != SIGNATURE_FILE_NAME)
     if not present:
         return Destination("absent", None, None)
     index, reason = _read_index(dest)
@@ -115,17 +114,11 @@ def describe_files(folder, index):
 
 
 def _read_index(dest):
-    path = os.path.join(dest, INDEX_FILE_NAME)
+    """(index, None) of the bundle in DEST, or (None, why it holds none)."""
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > INDEX_MAX_BYTES:
-            return None, "its %s is not a bundle index (not a regular file of at most %d bytes)" % (INDEX_FILE_NAME, INDEX_MAX_BYTES)
-        with open(path, "rb") as f:
-            index = json.loads(f.read().decode("utf-8"))
-    except OSError as exc:
-        return None, "it holds no readable bundle index %s (%s)" % (INDEX_FILE_NAME, exc.strerror or exc)
-    except ValueError as exc:
-        return None, "its %s is not valid JSON (%s)" % (INDEX_FILE_NAME, exc)
-    if not isinstance(index, dict) or not all(isinstance(entry, dict) for entry in index.values()):
-        return None, "its %s is not a bundle index" % INDEX_FILE_NAME
+        index = bundle_index.read_index(dest)
+    except BundleError as exc:
+        return None, str(exc)
+    if not all(isinstance(entry, dict) for entry in index.values()):
+        return None, "its %s is not a bundle index" % bundle_index.INDEX_FILE_NAME
     return index, None
