@@ -26,7 +26,13 @@ options:
   store:
     description:
       - The OCI image layout folder, for O(engine=oci). A load creates it when missing; the other modules
-        treat a missing folder as an empty store and do not create it.
+        treat a missing folder as an empty store and do not create it. It must not be empty.
+      - Only an absent or empty folder, or an OCI image layout 1.0.0 whose C(index.json) is an OCI
+        image index, is taken for a store; any other folder is refused and left untouched.
+      - Blobs in the store are reused without being read again, so the store, C(blobs/),
+        C(blobs/sha256/) and the folders above the store must be owned by the user the module runs
+        as or root and writable by no one else (a folder above may be writable by others with the
+        sticky bit, as C(/tmp)); otherwise the store is refused, naming the folder.
       - Ignored by the container engines, which keep their own storage.
     type: path
     default: /var/lib/fleetimage/oci

@@ -101,9 +101,23 @@ options:
         (C(ssh-keygen -k)) or a file of public keys, one a line. A signature by a key it lists is refused.
       - Needs O(allowed_signers).
     type: path
+  min_free_space:
+    description:
+      - The free space the load must leave on the file system of O(store), for O(engine=oci).
+      - A size with an optional binary unit, V(512M), V(2G), V(1048576), or a share of the file
+        system, V(5%). V(0) turns the limit off.
+      - Asked before each tarball is read (its compressed size counted as what it will at least
+        write) and every 8 MiB while layers are written; a load that would go below it fails, and
+        everything it wrote is removed. A tarball that inflates more than 100 times its size
+        (and beyond 64 MiB) has its sha256 checked there and then, so a decompression bomb with
+        a wrong checksum is refused early; one with a right checksum meets this limit.
+    type: str
+    default: 5%
   force:
     description:
       - Verify and import the bundle even when the store already holds O(name) as the bundle's image.
+      - For O(engine=oci), every blob the store already has and the load would reuse is hashed
+        first, and written again from the bundle when it does not match its digest.
       - C(changed) is still false when the store ends up as it was.
     type: bool
     default: false
@@ -133,7 +147,11 @@ notes:
     to disk -- and atomic; a load that fails or is killed leaves the store as it was, and the next
     load removes anything a killed one left behind.
   - Two loads into one store at the same time both succeed; the index is replaced under a lock.
-  - A temporary file (for iSulad, whose load takes only a file) goes to E(TMPDIR), or C(/var/tmp).
+  - Podman's copy of its input and the file iSulad loads from go to a private folder under E(TMPDIR)
+    (or C(/var/tmp)), C(fleetimage-engine-tmp-*), which the module removes, and which the next load
+    removes when a killed module left it.
+  - Limits that keep memory under 100 MiB whatever a tarball holds, the trust placed in the store
+    and the threat model are in C(docs/security.md).
   - A load the engine refuses fails the task with the engine's command and its own error output.
   - With O(allowed_signers), the signature is checked before anything else, even when the store already holds
     O(name), and before any tarball is read or the store is opened. A missing, malformed, untrusted, expired, revoked
@@ -331,6 +349,7 @@ def main():
             allowed_signers=dict(type="path"),
             revoked_keys=dict(type="path"),
             force=dict(type="bool", default=False),
+            min_free_space=dict(type="str", default="5%"),
             **store_argument_spec()
         ),
         required_by={"revoked_keys": "allowed_signers"},

@@ -17,9 +17,16 @@ import tarfile
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.codecs import DECOMPRESSION_ERRORS, detect_codec
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import open_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import (
+    EXTENDED_HEADER_MAX_BYTES,
+    MAX_MEMBERS,
+    METADATA_MEMBER_MAX_BYTES,
+    METADATA_TOTAL_MAX_BYTES,
+)
 
-# Metadata members are held in memory; real ones are a few KiB.
-SMALL_MEMBER_MAX_BYTES = 16 * 1024 * 1024
+# Metadata members are held in memory; real ones are a few KiB (see limits.py).
+SMALL_MEMBER_MAX_BYTES = METADATA_MEMBER_MAX_BYTES
+_METADATA_KINDS = ("config", "manifest", "repositories", "layer_json", "layer_version")
 
 _LAYER_DIR = re.compile(r"^([0-9a-f]{64})$")
 _LAYER_FILE = re.compile(r"^([0-9a-f]{64})/(VERSION|json|layer\.tar)$")
@@ -82,20 +89,56 @@ def stream_tarball(path, on_member):
     library's tarfile, exactly as in its stream mode; the members' bytes are
     handed out by _Archive.extractfile without tarfile's copies.
     """
-    codec = detect_codec(path)
-    with open_tarball(path, codec) as stream:
+    try:
+        codec = detect_codec(path)
+        stream = open_tarball(path, codec)
+    except OSError as exc:
+        raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
+    with stream:
         try:
-            tar = tarfile.TarFile(fileobj=stream, mode="r")
+            tar = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=_BoundedTarInfo)
             archive = _Archive(tar, stream)
-            for member in tar:
+            metadata_bytes = 0
+            for count, member in enumerate(tar, 1):
+                if count > MAX_MEMBERS:
+                    raise BundleError("%s holds more than %d members, more than a docker-archive of %d layers"
+                                      % (path, MAX_MEMBERS, (MAX_MEMBERS - 64) // 4))
                 name, member_kind, member_id = classify(member, path)
+                if member_kind in _METADATA_KINDS:
+                    metadata_bytes += member.size
+                    if metadata_bytes > METADATA_TOTAL_MAX_BYTES:
+                        raise BundleError("%s holds more than %d bytes of metadata files (manifest.json, configs,"
+                                          " layers' json)" % (path, METADATA_TOTAL_MAX_BYTES))
                 on_member(name, member_kind, member_id, member, archive)
             if codec.magic:  # compressed: its end checks the whole stream
                 stream.read_to_end()
         except _STREAM_ERRORS as exc:
             what = codec.name + "-compressed tar" if codec.magic else "tar"
             raise BundleError("%s is not a valid %s archive: %s" % (path, what, exc))
-        return stream.file_sha256()
+        except MemoryError:
+            raise BundleError("reading %s ran out of memory" % path)
+        try:
+            return stream.file_sha256()
+        except OSError as exc:
+            raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
+        except MemoryError:
+            raise BundleError("hashing %s ran out of memory" % path)
+
+
+# Headers whose data tarfile reads whole into memory, and the error that ends its reading.
+_EXTENDED_HEADER_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                          tarfile.SOLARIS_XHDTYPE)
+_HeaderError = tarfile.SubsequentHeaderError
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose pax or GNU long-name data, read whole by tarfile, is bounded."""
+
+    def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name  # the overridden method's name
+        if self.type in _EXTENDED_HEADER_TYPES and self.size > EXTENDED_HEADER_MAX_BYTES:
+            raise _HeaderError("an extended header (pax or GNU long name) of %d bytes, more than the %d allowed"
+                               % (self.size, EXTENDED_HEADER_MAX_BYTES))
+        return super(_BoundedTarInfo, self)._proc_member(tarfile)
 
 
 class _Archive(object):

@@ -35,6 +35,7 @@ def read_image_metadata(app_tarball, name):
     while they are streamed.
     """
     archive = DockerArchive()
+    archive.unread_layers = None  # lib and base are read later, when the archive is streamed
 
     digest = stream_tarball(app_tarball.path, functools.partial(archive.collect, app_tarball.path))
     # Layers are in lib and base, or not yet hashed: let image() check the rest.

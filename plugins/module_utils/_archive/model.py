@@ -13,9 +13,11 @@ import collections
 import hashlib
 import json
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import MAX_JSON_CONTAINERS, MAX_LAYERS
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest
 
 # What a loader needs to commit an image: its config, its layers' diff ids
 # bottom to top with their legacy ids, and the names it is to be known by.
@@ -30,6 +32,9 @@ class DockerArchive(object):
         self.manifest_bytes = None
         self.configs = {}  # config hex -> bytes
         self.layer_digests = {}  # legacy id -> digest of its layer.tar as read
+        # Legacy ids of layers in tarballs left unread (the store has them
+        # already), whose members cannot be seen; None: any layer may be.
+        self.unread_layers = frozenset()
 
     def add(self, name, path):
         """Record member NAME of tarball PATH; refuse a name seen in another tarball."""
@@ -94,6 +99,11 @@ class DockerArchive(object):
         for legacy, diff_id in zip(legacy_ids, diff_ids):
             member = legacy + "/layer.tar"
             digest = self.layer_digests.get(legacy)
+            unread = self.unread_layers is None or legacy in self.unread_layers
+            if member not in self._origin and not (unread and layer_in_store(diff_id)):
+                # As docker load refuses it: manifest.json names a file the archive does not hold.
+                raise BundleError("layer %s listed in manifest.json in %s is missing: none of the tarballs holds it"
+                                  % (member, self.origin("manifest.json")))
             if digest is None and not layer_in_store(diff_id):
                 raise BundleError("layer %s listed in manifest.json is missing: none of the tarballs holds it" % member)
             if digest is not None and digest != diff_id:
@@ -101,12 +111,19 @@ class DockerArchive(object):
                     "layer %s in %s has sha256 %s, but the image config expects %s"
                     % (member, self.origin(member), digest, diff_id)
                 )
-        repo_tags = [normalize_name(tag) for tag in entry.get("RepoTags") or []]
+        repo_tags = []
+        for tag in entry.get("RepoTags") or []:
+            try:
+                repo_tags.append(normalize_name(tag))
+            except BundleError as exc:  # docker load refuses the whole archive for it, too
+                raise BundleError("manifest.json in %s has the RepoTag %r, which is no image name: %s"
+                                  % (self.origin("manifest.json"), tag, exc))
         return Image(config_bytes, entry["Config"][:-len(".json")], list(diff_ids), legacy_ids, repo_tags)
 
     def _manifest_entries(self):
         if self.manifest_bytes is None:
             raise BundleError("manifest.json is missing: the app tarball must hold it")
+        _check_json_size(self.manifest_bytes, "manifest.json in %s" % self.origin("manifest.json"))
         try:
             entries = json.loads(self.manifest_bytes.decode("utf-8"))
         except ValueError as exc:
@@ -141,14 +158,33 @@ class DockerArchive(object):
 
     def _config_document(self, entry):
         data = self._config_bytes(entry)
+        _check_json_size(data, "the image config %s in %s" % (entry["Config"], self.origin(entry["Config"])))
         try:
             config = json.loads(data.decode("utf-8"))
             diff_ids = config["rootfs"]["diff_ids"]
         except (ValueError, KeyError, TypeError):
             raise BundleError("the image config %s has no rootfs.diff_ids" % entry["Config"])
-        if not isinstance(diff_ids, list) or not all(isinstance(d, str) and d.startswith("sha256:") for d in diff_ids):
-            raise BundleError("the image config %s has malformed rootfs.diff_ids" % entry["Config"])
+        if not isinstance(config, dict) or not isinstance(config.get("os", ""), str):
+            raise BundleError("the image config %s is not an image config (its os is not a string)" % entry["Config"])
+        if isinstance(diff_ids, list) and len(diff_ids) > MAX_LAYERS:
+            raise BundleError("the image config %s in %s lists %d layers, more than the %d allowed"
+                              % (entry["Config"], self.origin(entry["Config"]), len(diff_ids), MAX_LAYERS))
+        if not isinstance(diff_ids, list):
+            raise BundleError("the image config %s in %s has malformed rootfs.diff_ids: not a list"
+                              % (entry["Config"], self.origin(entry["Config"])))
+        for diff_id in diff_ids:
+            # A diff id becomes a blob's path in a store: only a well-formed digest may.
+            if not is_digest(diff_id):
+                raise BundleError("the image config %s in %s has malformed rootfs.diff_ids: %r is not"
+                                  " 'sha256:' followed by 64 lower-case hex digits"
+                                  % (entry["Config"], self.origin(entry["Config"]), str(diff_id)[:100]))
         return config
+
+
+def _check_json_size(data, what):
+    """Refuse JSON that would take far more memory parsed than it takes as bytes."""
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_CONTAINERS:
+        raise BundleError("%s holds more than %d JSON objects and arrays" % (what, MAX_JSON_CONTAINERS))
 
 
 def _valid_entry(entry):

@@ -12,6 +12,7 @@ import re
 import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 
 INDEX_FILE_NAME = "manifest"
 INDEX_MAX_BYTES = 10 * 1024 * 1024
@@ -28,6 +29,10 @@ def read_index_bytes(bundle_dir):
     if not os.path.isdir(bundle_dir):
         raise BundleError("bundle folder %s does not exist or is not a folder" % bundle_dir)
     path = os.path.join(bundle_dir, INDEX_FILE_NAME)
+    root = os.path.realpath(bundle_dir)
+    if os.path.commonpath([root, os.path.realpath(path)]) != root:
+        # Tarball names are held inside the index: it must be the bundle's own.
+        raise BundleError("index %s is a symbolic link that leads out of the bundle folder %s" % (path, bundle_dir))
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -42,7 +47,7 @@ def read_index_bytes(bundle_dir):
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise BundleError("index %s cannot be read: %s" % (path, exc.strerror))
+        raise BundleError("index %s cannot be read: %s" % (path, exc.strerror or exc))
 
 
 def parse_index(bundle_dir, data):
@@ -147,6 +152,14 @@ def checksum_error(tarball, actual):
     if actual != tarball.expected_sha256:
         return "check sum for file %s failed: got %s, want %s" % (tarball.path, actual, tarball.expected_sha256)
     return None
+
+
+def tarball_sha256(tarball):
+    """The hex sha256 of TARBALL's file; an error naming it when it cannot be read."""
+    try:
+        return sha256_of_file(tarball.path)
+    except OSError as exc:
+        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
 
 
 def check_sum(tarball, actual):

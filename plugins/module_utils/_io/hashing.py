@@ -69,8 +69,10 @@ class ThreadedSha256(object):
         self._sha256 = hashlib.sha256()
         self._queue = queue.Queue(16)
         self._thread = None
+        self._failure = None
 
     def update(self, data):
+        self._raise_failure()
         if not isinstance(data, bytes):
             data = bytes(data)  # a buffer its owner may fill again before it is hashed
         if self._thread is None:
@@ -81,7 +83,12 @@ class ThreadedSha256(object):
 
     def hexdigest(self):
         self.stop()
+        self._raise_failure()
         return self._sha256.hexdigest()
+
+    def _raise_failure(self):
+        if self._failure is not None:
+            raise self._failure
 
     def stop(self):
         if self._thread is not None:
@@ -92,4 +99,9 @@ class ThreadedSha256(object):
     def _run(self):
         update = self._sha256.update
         for data in iter(self._queue.get, None):
-            update(data)
+            if self._failure is not None:
+                continue  # keep taking what is queued: update() must never wait on a thread that stopped
+            try:
+                update(data)
+            except BaseException as exc:  # raised in the caller's thread, by update() or hexdigest()
+                self._failure = exc

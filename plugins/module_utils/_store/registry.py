@@ -23,6 +23,8 @@ from __future__ import annotations
 import collections
 import functools
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow, lifecycle
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
@@ -61,8 +63,14 @@ def open_store(params):
     """
     if params["engine"] == "oci":
         path = params["store"]
+        if not (path or "").strip():
+            # An empty path must not quietly mean the default store, nor the current folder.
+            raise BundleError("store must name the OCI layout folder, not be empty (the default is %s)"
+                              % DEFAULT_OCI_STORE)
+        # Only the load module has min_free_space; info, remove and prune write no layer.
+        min_free_space = params.get("min_free_space") or DEFAULT_MIN_FREE_SPACE
         return Store(lookup=functools.partial(layout.lookup, path),
-                     load=functools.partial(load.load, path),
+                     load=functools.partial(load.load, path, min_free_space=min_free_space, force=bool(params.get("force"))),
                      snapshot=lambda names: listing.names_and_ids(path),
                      remove=functools.partial(remove.remove, path),
                      prune=functools.partial(prune.prune, path))

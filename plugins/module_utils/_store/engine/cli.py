@@ -15,12 +15,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import subprocess
-import tempfile
 import threading
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import private_tmp
 
 # An engine's stderr is quoted in errors up to this many characters (its end,
 # where the reason is).
@@ -80,7 +79,7 @@ class InputClosed(Exception):
 
 
 @contextlib.contextmanager
-def feeding(argv):
+def feeding(argv, env=None):
     """Start ARGV with a pipe on its stdin and yield a writable sink for it.
 
     When the body returns, stdin is closed and ARGV must exit 0; when the
@@ -88,7 +87,7 @@ def feeding(argv):
     raises, the engine is made to fail (see _abandon) and the body's error
     is raised.
     """
-    proc = start(argv, stdin=subprocess.PIPE)
+    proc = start(argv, stdin=subprocess.PIPE, env=env)
     drains = [Drain(proc.stdout), Drain(proc.stderr)]
     try:
         yield _PipeSink(proc.stdin)
@@ -146,9 +145,12 @@ def _abandon(proc):
         proc.wait()
 
 
-def load_through_stdin(argv, write):
-    """Run the load ARGV with WRITE(sink) writing the archive to its stdin; return the bytes sent."""
-    with feeding(argv) as sink:
+def load_through_stdin(argv, write, env=None):
+    """Run the load ARGV (in the environment ENV, or this one) with WRITE(sink) writing the archive to its stdin.
+
+    Returns the bytes sent.
+    """
+    with feeding(argv, env) as sink:
         write(sink)
     return sink.bytes_written
 
@@ -161,8 +163,7 @@ def load_through_file(label, argv, write):
     disk more often than memory), and is removed whatever happens.
     Returns the bytes of the file.
     """
-    folder = private_temp_folder(label)
-    try:
+    with private_tmp.private_tmp(label) as folder:
         path = os.path.join(folder, "image.tar")
         try:
             with open(path, "wb") as f:
@@ -172,22 +173,12 @@ def load_through_file(label, argv, write):
             raise BundleError("writing the image archive to %s failed: %s" % (path, exc.strerror or exc))
         run(argv + [path])
         return sink.bytes_written
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def private_temp_folder(label):
-    """A new folder only this run uses, under $TMPDIR or /var/tmp."""
-    parent = os.environ.get("TMPDIR") or "/var/tmp"
+def start(argv, stdin, stdout=subprocess.PIPE, env=None):
+    """Start ARGV; ENV, when given, is its whole environment."""
     try:
-        return tempfile.mkdtemp(prefix="fleetimage-%s-" % label, dir=parent)
-    except OSError as exc:
-        raise BundleError("cannot create a temporary folder in %s for the %s load: %s" % (parent, label, exc.strerror))
-
-
-def start(argv, stdin, stdout=subprocess.PIPE):
-    try:
-        return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+        return subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError) and os.sep not in argv[0]:
             raise BundleError(

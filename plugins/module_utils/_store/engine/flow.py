@@ -16,10 +16,9 @@ tags) is the engine object: Podman, Docker, Containerd or Isula.
 
 from __future__ import annotations
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum, tarball_sha256
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.merged import read_image_metadata, write_merged_archive
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 
 # What this flow needs of an engine object (see podman.py and the others):
 #   label              its name in messages ("podman")
@@ -46,12 +45,12 @@ def load(engine, tarballs, name, layer_hints, verify):
         image, app_sha256 = read_image_metadata(app, name)
     except BundleError:
         if verify:  # a wrong file is the likelier cause than a broken one: say so first
-            check_sum(app, sha256_of_file(app.path))
+            check_sum(app, tarball_sha256(app))
         raise
     if verify:
         check_sum(app, app_sha256)
         for tarball in tarballs[1:]:
-            check_sum(tarball, sha256_of_file(tarball.path))
+            check_sum(tarball, tarball_sha256(tarball))
         expected_sha256 = dict((t.path, t.expected_sha256) for t in tarballs)
     else:
         expected_sha256 = {app.path: app_sha256}

@@ -9,17 +9,21 @@
     remove     podman rmi REF and the image list, as docker's (inherited)
 
 Podman copies its stdin to a temporary file before it loads (in $TMPDIR, or
-/var/tmp) and removes it when it exits, also when its load fails, which is
-how a load stopped by a failed check ends (see cli.feeding). TMPDIR
-is left as it is: for rootless podman without XDG_RUNTIME_DIR it also places
-the run root. Storage and settings are podman's own: CONTAINERS_STORAGE_CONF,
+/var/tmp), about the image's size, and removes it when it exits normally --
+but not when it is killed with the module. So its TMPDIR is a private folder
+the module makes and always removes, and that the next load removes when a
+killed module left it (see private_tmp.py). Not for rootless podman without
+XDG_RUNTIME_DIR: TMPDIR places its run root then, so it is left as it is.
+Storage and settings are podman's own: CONTAINERS_STORAGE_CONF,
 CONTAINERS_CONF, or the user's and the system's files.
 """
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, normalize_name
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli, private_tmp
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
 
 
@@ -40,6 +44,13 @@ class Podman(Docker):
         if sep and ("." in first or ":" in first or first == "localhost"):
             return docker_reference(name)
         return "localhost/" + name
+
+    def load(self, write):
+        argv = [self.executable, "load", "-q"]
+        if os.geteuid() != 0 and not os.environ.get("XDG_RUNTIME_DIR"):
+            return cli.load_through_stdin(argv, write)
+        with private_tmp.private_tmp(self.label) as folder:
+            return cli.load_through_stdin(argv, write, env=private_tmp.engine_environment(folder))
 
     def inspect(self, ref):
         if not cli.run_check([self.executable, "image", "exists", ref]):

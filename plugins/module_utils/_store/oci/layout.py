@@ -15,6 +15,7 @@ destination.py (staged blobs, one commit); lock.py serialises commits.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -23,8 +24,12 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._errors impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import checked_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import FILE_MODE, FOLDER_MODE, check_store_trusted
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -40,8 +45,10 @@ def lookup(store, name):
     """Return what STORE holds under NAME, or None; reads no bundle.
 
     The image counts as present only when its manifest, config and every layer
-    blob are in the store.
+    blob are in the store. A store that is no OCI layout, or that another
+    user could write, is refused (see shape.py, trust.py).
     """
+    check_store(store)
     index = read_index(store)
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME)
@@ -50,13 +57,26 @@ def lookup(store, name):
     return None
 
 
+def check_store(store):
+    """Refuse STORE unless it is absent, empty or an OCI image layout that only this user or root can write."""
+    check_store_shape(store)
+    check_store_trusted(store)
+
+
 def _describe(store, index, entry):
     try:
-        manifest = json.loads(_read_blob(store, entry["digest"]))
+        manifest = json.loads(_read_blob(store, entry["digest"], check=True))
         config_digest = manifest["config"]["digest"]
-        config = json.loads(_read_blob(store, config_digest))
-        for layer in manifest["layers"]:
-            os.stat(blob_path(store, layer["digest"]))
+        layer_digests = [layer["digest"] for layer in manifest["layers"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    where = "manifest %s in the store %s" % (blob_path(store, entry["digest"]), store)
+    for digest in [config_digest] + layer_digests:
+        checked_digest(digest, where)
+    try:
+        config = json.loads(_read_blob(store, config_digest, check=True))
+        for digest in layer_digests:
+            os.stat(blob_path(store, digest))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     names = [
@@ -113,8 +133,26 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names, anno
         out.flush()
         os.fsync(out.fileno())
     os.rename(path, os.path.join(store, "index.json"))
-    fsync_folder(store)
+    try:
+        fsync_folder(store)
+    except OSError as exc:
+        raise BundleError("the store index %s was replaced, but flushing its folder to disk failed: %s"
+                          % (os.path.join(store, "index.json"), exc.strerror or exc))
     return True
+
+
+def index_names(store, manifest_digest, names):
+    """Whether STORE's index.json, as it is now, points every one of NAMES at MANIFEST_DIGEST."""
+    try:
+        index = read_index(store)
+    except BundleError:
+        return False
+    pointed = set()
+    for entry in index["manifests"]:
+        ref = (entry.get("annotations") or {}).get(REF_NAME) or ""
+        if entry.get("digest") == manifest_digest:
+            pointed.update(n for n in names if _names_match(ref, n))
+    return pointed == set(names)
 
 
 def _index_entry(name, manifest_digest, manifest_size, annotations=None):
@@ -139,40 +177,83 @@ def read_index(store):
         raise BundleError("store index %s cannot be read: %s" % (path, exc.strerror))
     except ValueError as exc:
         raise BundleError("store index %s is not valid JSON: %s" % (path, exc))
-    if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
-        raise BundleError("store index %s is not an OCI image index" % path)
-    index.setdefault("manifests", [])
+    if not isinstance(index, dict) or index.get("schemaVersion") != 2 or not isinstance(index.get("manifests"), list) \
+            or index.get("mediaType", MEDIA_INDEX) != MEDIA_INDEX:
+        raise BundleError("store index %s is not an OCI image index (schemaVersion 2, a manifests list)" % path)
+    for position, entry in enumerate(index["manifests"]):
+        _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
     return index
 
 
+def _check_descriptor(entry, where):
+    """Refuse an index entry that is no OCI descriptor: its digest would name a file."""
+    if not isinstance(entry, dict):
+        raise BundleError("%s is not a JSON object but %s" % (where, type(entry).__name__))
+    checked_digest(entry.get("digest"), where)
+    if not isinstance(entry.get("mediaType"), str):
+        raise BundleError("%s has no mediaType string" % where)
+    if not isinstance(entry.get("size"), int) or isinstance(entry.get("size"), bool) or entry["size"] < 0:
+        raise BundleError("%s has no size (a non-negative integer)" % where)
+    annotations = entry.get("annotations", {})
+    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+        raise BundleError("%s has annotations that are not an object of strings" % where)
+
+
 def ensure_layout_file(store):
+    """Write STORE/oci-layout unless it exists; return whether it was written."""
     path = os.path.join(store, "oci-layout")
     if os.path.exists(path):
-        return
+        return False
     fd, tmp = staging_file(store, prefix=".oci-layout-")
-    with os.fdopen(fd, "wb") as out:
-        out.write(b'{"imageLayoutVersion":"1.0.0"}')
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(tmp, path)
-    fsync_folder(store)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(b'{"imageLayoutVersion":"1.0.0"}')
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(tmp, path)
+    except OSError:
+        _unlink_quietly(tmp)
+        raise
+    try:
+        fsync_folder(store)
+    except OSError:
+        _unlink_quietly(path)  # the caller has not seen it written: it may not stay
+        raise
+    return True
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def staging_file(folder, prefix="tmp"):
     """A new file in FOLDER, world-readable like every blob of the store."""
     fd, path = tempfile.mkstemp(dir=folder, prefix=prefix)
-    os.fchmod(fd, 0o644)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
     return fd, path
 
 
 def blob_path(store, digest):
-    algorithm, hexdigest = digest.partition(":")[::2]
-    return os.path.join(store, "blobs", algorithm, hexdigest)
+    """Where the blob DIGEST lives; a digest that is not sha256 + 64 hex names no file."""
+    checked_digest(digest, "a blob asked of the store %s" % store)
+    return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
 
 
-def _read_blob(store, digest):
+def _read_blob(store, digest, check=False):
+    """The bytes of a small blob; with CHECK, a blob that does not match its digest is a ValueError (not there)."""
     with open(blob_path(store, digest), "rb") as f:
-        return f.read()
+        data = f.read()
+    if check and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError("blob %s does not match its digest" % digest)
+    return data
 
 
 def make_dirs(path):
@@ -185,13 +266,16 @@ def make_dirs(path):
     created = []
     for folder in reversed(missing):
         try:
-            os.mkdir(folder)
+            try:
+                os.mkdir(folder, FOLDER_MODE)
+            except FileExistsError:
+                continue
+            created.append(folder)
+            os.chmod(folder, FOLDER_MODE)  # the umask must not decide who may write the store
+            fsync_folder(os.path.dirname(folder))
         except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror))
-            continue
-        created.append(folder)
-        fsync_folder(os.path.dirname(folder))
+            remove_empty(created)  # all or nothing: no half-made store is left behind
+            raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror or exc))
     return created
 
 

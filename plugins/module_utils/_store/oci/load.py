@@ -14,30 +14,37 @@ checksum is computed, when checks are on.
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination, records
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum, tarball_sha256
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.early_check import InflationCheck
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
 
 
-def load(store, tarballs, name, layer_hints, verify):
+def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_FREE_SPACE, force=False):
     """Load the image NAME from TARBALLS (app first) into STORE; return the outcome.
 
     LAYER_HINTS: {part: legacy layer ids} the index says the lib and base tarballs hold.
+    MIN_FREE_SPACE: what the store's file system must keep free (see free_space.py).
+    FORCE: blobs the store has are checked against their digest before they
+    are reused, and written again when they do not match.
     """
     archive = DockerArchive()
-    with destination.destination(store) as dest:
+    with destination.destination(store, min_free_space, verify_reused=force) as dest:
         skipped, app_sha256 = [], None
         for tarball in tarballs:
             if tarball.part != "app" and _all_present(dest, archive, layer_hints.get(tarball.part)):
                 skipped.append(tarball)
                 if verify:
-                    check_sum(tarball, sha256_of_file(tarball.path))
+                    check_sum(tarball, tarball_sha256(tarball))
             else:
                 digest = _stream_checked(dest, archive, tarball, verify)
                 app_sha256 = app_sha256 or digest  # the app tarball is read first
+        archive.unread_layers = frozenset(legacy for tarball in skipped for legacy in layer_hints[tarball.part])
         try:
             image = archive.image(name, dest.has_blob)
         except BundleError:
@@ -46,6 +53,7 @@ def load(store, tarballs, name, layer_hints, verify):
             # The index's layer lists were wrong: read what was skipped after all.
             for tarball in skipped:
                 _stream_into(dest, archive, tarball)
+            archive.unread_layers = frozenset()
             image = archive.image(name, dest.has_blob)
         record = records.load_record(app_sha256, image.image_id)
         outcome = dest.commit(image.config_bytes, image.diff_ids, image.repo_tags, record)
@@ -59,12 +67,14 @@ def load(store, tarballs, name, layer_hints, verify):
 
 
 def _stream_checked(dest, archive, tarball, verify):
+    # Before a byte of it is written: its compressed size is what it inflates to at the least, as a rule.
+    dest.guard.check(_file_size(tarball))
     try:
-        digest = _stream_into(dest, archive, tarball)
+        digest = _stream_into(dest, archive, tarball, InflationCheck(tarball, verify))
     except BundleError:
         # A wrong file is the likelier cause than a broken one: say so first.
         if verify:
-            check_sum(tarball, sha256_of_file(tarball.path))
+            check_sum(tarball, tarball_sha256(tarball))
         raise
     if verify:
         check_sum(tarball, digest)
@@ -78,7 +88,14 @@ def _all_present(dest, archive, legacy_ids):
     )
 
 
-def _stream_into(dest, archive, tarball):
+def _file_size(tarball):
+    try:
+        return os.stat(tarball.path).st_size
+    except OSError as exc:
+        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
+
+
+def _stream_into(dest, archive, tarball, inflation=None):
     """Route every member of TARBALL; return the sha256 of its compressed bytes."""
     expected = archive.expected_diff_ids()
 
@@ -88,7 +105,8 @@ def _stream_into(dest, archive, tarball):
             known = expected.get(member_id)
             if known is not None and dest.has_blob(known):
                 return  # already in the store: the tar reader skips its bytes
-            digest = dest.put_layer(tar.extractfile(member))[0]
+            layer = tar.extractfile(member)
+            digest = dest.put_layer(inflation.reader(layer) if inflation else layer)[0]
             archive.layer_digests[member_id] = digest
 
     return stream_tarball(tarball.path, on_member)

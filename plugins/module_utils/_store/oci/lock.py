@@ -48,8 +48,12 @@ def store_lock(store):
 
 
 def remove_abandoned_staging(store):
-    """Remove staging folders whose load is gone (their flock is free)."""
-    for entry in os.listdir(store):
+    """Remove staging folders whose load is gone (their flock is free); housekeeping, so never an error."""
+    try:
+        entries = os.listdir(store)
+    except OSError:
+        return  # what the load does next fails with its own words if the store cannot be read
+    for entry in entries:
         if not entry.startswith(STAGING_PREFIX):
             continue
         path = os.path.join(store, entry)
@@ -59,9 +63,8 @@ def remove_abandoned_staging(store):
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
+        except OSError:
+            pass  # in use by a running load (or not lockable): left alone
         else:
             shutil.rmtree(path, ignore_errors=True)
         finally:

@@ -18,11 +18,11 @@ import hashlib
 import io
 import json
 import os
-import re
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import broken_candidate, candidate
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import read_index
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -31,7 +31,6 @@ UNCOMPRESSED_LAYERS = (
     "application/vnd.docker.image.rootfs.diff.tar",
 )
 JSON_MAX_BYTES = 32 * 1024 * 1024
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def read_oci_store(store):
@@ -107,7 +106,7 @@ def _blob_bytes(store, digest, what):
 
 
 def _blob_path(store, digest, what):
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not is_digest(digest):
         raise BundleError("%s digest %r is not a sha256 digest" % (what, digest))
     return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
 
