@@ -15,10 +15,10 @@ def test_documented_engines_are_the_registered_ones():
     assert options["store"]["default"] == registry.DEFAULT_OCI_STORE
 
 
-def test_every_engine_class_offers_what_the_load_flow_calls():
+def test_every_engine_class_offers_what_the_flows_call():
     for name, engine_class in registry.ENGINE_CLASSES.items():
         engine = engine_class(None, None)
         assert engine.label == name
         assert engine.executable == engine_class.default_executable
-        for call in ("reference", "inspect", "load", "tag"):
+        for call in ("reference", "inspect", "load", "tag", "remove", "images"):
             assert callable(getattr(engine, call)), (name, call)
