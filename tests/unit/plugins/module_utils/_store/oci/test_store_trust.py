@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 import pytest
 from support.bundles import IMAGE_IDS, tree_snapshot
@@ -169,18 +168,3 @@ def test_store_must_not_be_empty(bundle, tmp_path, monkeypatch):
         with pytest.raises(BundleError, match="store must name the OCI layout folder, not be empty"):
             load_image({"name": "app1:1", "dir": str(bundle), "store": empty})
     assert os.listdir(tmp_path) == ["bundle"]
-
-
-def test_store_must_not_be_empty_through_ansible(run_module, bundle, tmp_path):
-    result = run_module("separated_image_load", name="app1:1", dir=str(bundle), store="")
-    assert result["failed"] and "store must name the OCI layout folder" in result["msg"]
-    assert not Path("/var/lib/fleetimage/oci/index.json").exists() or "app1:1" not in Path(
-        "/var/lib/fleetimage/oci/index.json").read_text()
-
-
-def test_an_untrusted_store_is_the_module_s_message_through_ansible(run_module, bundle, store):
-    load(bundle, store, name="app2:1")
-    (store / "blobs" / "sha256").chmod(0o777)
-    result = run_module("separated_image_load", name="app1:1", dir=str(bundle), store=str(store))
-    assert result["failed"] is True
-    assert result["msg"].startswith("bad modes for the store folder %s: mode 0777" % (store / "blobs" / "sha256"))
