@@ -94,7 +94,8 @@ def load(spec):
     # Every option, as the module's argument spec would hand them over.
     params = {"name": spec["name"], "dir": spec["bundle"], "skip_check": spec.get("skip_check", False),
               "base": None, "lib": None, "force": False, "engine": "oci", "store": None,
-              "executable": None, "namespace": "default"}
+              "executable": None, "namespace": "default", "allowed_signers": None, "revoked_keys": None,
+              "min_free_space": "5%"}
     params.update(spec.get("params", {}))
     started = time.perf_counter()
     result = load_image(params)
