@@ -134,3 +134,25 @@ def _zstd_compress(data):
     import zstandard
 
     return zstandard.ZstdCompressor().compress(data)
+
+
+def change_config(bundle, change):
+    """Rewrite app1's config through CHANGE(config dict); rename it and manifest.json after its new digest."""
+    old_name = IMAGE_IDS["app1:1"] + ".json"
+    config = json.loads(dict((i.name, d) for i, d in members(bundle / APP1))[old_name])
+    change(config)
+    data = json.dumps(config).encode()
+    new_name = hashlib.sha256(data).hexdigest() + ".json"
+
+    def rewrite(entries):
+        out = []
+        for info, content in entries:
+            if info.name == old_name:
+                info.name, content = new_name, data
+            elif info.name == "manifest.json":
+                content = content.replace(old_name.encode(), new_name.encode())
+            out.append((info, content))
+        return out
+
+    rewrite_tarball(bundle, APP1, rewrite)
+    return new_name

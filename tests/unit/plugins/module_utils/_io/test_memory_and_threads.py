@@ -8,16 +8,14 @@ per pax or GNU long-name header, 100000 JSON objects and arrays per file.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
-import json
 import subprocess
 import sys
 import tarfile
 import threading
 
 import pytest
-from support.bundles import APP1, IMAGE_IDS, LIB, file_info, members, rewrite_tarball, set_hash, sha256, tree_snapshot
+from support.bundles import APP1, LIB, change_config, file_info, rewrite_tarball, set_hash, sha256, tree_snapshot
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from support.operations import load_image
@@ -86,33 +84,13 @@ def test_metadata_beyond_the_total_is_refused(bundle, store):
     refused(bundle, store, "holds more than 8388608 bytes of metadata files")
 
 
-def _rewrite_config(bundle, change):
-    old_name = IMAGE_IDS["app1:1"] + ".json"
-    config = json.loads(dict((i.name, d) for i, d in members(bundle / APP1))[old_name])
-    change(config)
-    data = json.dumps(config).encode()
-    new_name = hashlib.sha256(data).hexdigest() + ".json"
-
-    def rewrite(entries):
-        out = []
-        for info, content in entries:
-            if info.name == old_name:
-                info.name, content = new_name, data
-            elif info.name == "manifest.json":
-                content = content.replace(old_name.encode(), new_name.encode())
-            out.append((info, content))
-        return out
-
-    rewrite_tarball(bundle, APP1, rewrite)
-
-
 def test_a_config_of_too_many_layers_is_refused(bundle, store):
-    _rewrite_config(bundle, lambda c: c["rootfs"]["diff_ids"].extend(["sha256:" + "%064x" % n for n in range(1000)]))
+    change_config(bundle, lambda c: c["rootfs"]["diff_ids"].extend(["sha256:" + "%064x" % n for n in range(1000)]))
     refused(bundle, store, "lists 1005 layers, more than the 1000 allowed")
 
 
 def test_a_config_that_would_explode_when_parsed_is_refused(bundle, store):
-    _rewrite_config(bundle, lambda c: c.__setitem__("junk", [[]] * 150000))
+    change_config(bundle, lambda c: c.__setitem__("junk", [[]] * 150000))
     refused(bundle, store, "holds more than 100000 JSON objects and arrays")
 
 

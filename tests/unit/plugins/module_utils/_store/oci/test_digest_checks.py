@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support.bundles import APP1, IMAGE_IDS, members, rewrite_tarball, tree_snapshot
+from support.bundles import APP1, change_config, tree_snapshot
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from support.operations import load_image
@@ -24,28 +24,6 @@ HEX = "a" * 64
 
 def load(bundle, store, name="app1:1", **params):
     return load_image(dict(params, name=name, dir=str(bundle), store=str(store)))
-
-
-def change_config(bundle, change):
-    """Rewrite app1's config through CHANGE(config dict); rename it and manifest.json after its new digest."""
-    old_name = IMAGE_IDS["app1:1"] + ".json"
-    config = json.loads(dict((i.name, d) for i, d in members(bundle / APP1))[old_name])
-    change(config)
-    data = json.dumps(config).encode()
-    new_name = hashlib.sha256(data).hexdigest() + ".json"
-
-    def rewrite(entries):
-        out = []
-        for info, content in entries:
-            if info.name == old_name:
-                info.name, content = new_name, data
-            elif info.name == "manifest.json":
-                content = content.replace(old_name.encode(), new_name.encode())
-            out.append((info, content))
-        return out
-
-    rewrite_tarball(bundle, APP1, rewrite)
-    return new_name
 
 
 @pytest.fixture
