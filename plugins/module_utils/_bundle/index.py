@@ -12,6 +12,7 @@ import re
 import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import read_bounded_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 
 INDEX_FILE_NAME = "manifest"
@@ -33,21 +34,10 @@ def read_index_bytes(bundle_dir):
     if os.path.commonpath([root, os.path.realpath(path)]) != root:
         # Tarball names are held inside the index: it must be the bundle's own.
         raise BundleError("index %s is a symbolic link that leads out of the bundle folder %s" % (path, bundle_dir))
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise BundleError("index %s cannot be read: %s" % (path, exc.strerror))
-    if not stat.S_ISREG(st.st_mode):
-        raise BundleError("index %s is not a regular file" % path)
-    if st.st_size == 0:
+    data = read_bounded_file(path, "index", INDEX_MAX_BYTES)
+    if not data:
         raise BundleError("index %s is empty" % path)
-    if st.st_size > INDEX_MAX_BYTES:
-        raise BundleError("index %s is larger than %d bytes" % (path, INDEX_MAX_BYTES))
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise BundleError("index %s cannot be read: %s" % (path, exc.strerror or exc))
+    return data
 
 
 def parse_index(bundle_dir, data):

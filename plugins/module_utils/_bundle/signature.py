@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import read_bounded_file
 
 NAMESPACE = "fleetimage-bundle"
 SIGNATURE_FILE_NAME = "manifest.sig"
@@ -343,21 +344,10 @@ def _private_copy(data):
 
 
 def _read_signature(path):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
+    """The signature's bytes; None when there is none."""
+    if not os.path.exists(path):
         return None
-    except OSError as exc:
-        raise BundleError("signature %s cannot be read: %s" % (path, exc.strerror))
-    if not stat.S_ISREG(st.st_mode):
-        raise BundleError("signature %s is not a regular file" % path)
-    if st.st_size > SIGNATURE_MAX_BYTES:
-        raise BundleError("signature %s is malformed: larger than %d bytes" % (path, SIGNATURE_MAX_BYTES))
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise BundleError("signature %s cannot be read: %s" % (path, exc.strerror))
+    return read_bounded_file(path, "signature", SIGNATURE_MAX_BYTES)
 
 
 def _check_trust_file(path, what):

@@ -1,11 +1,14 @@
 # Copyright: fleetimage.separated contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Making writes durable: a file's bytes and a folder's entries on disk before anyone relies on them."""
+"""Small files read whole, within a limit; writes made durable before anyone relies on them."""
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
+
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 
 def fsync_folder(path):
@@ -31,3 +34,20 @@ def write_new_file(path, data, mode):
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def read_bounded_file(path, what, max_bytes):
+    """The bytes of the regular file PATH, of at most MAX_BYTES; else a BundleError naming WHAT and PATH."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror))
+    if not stat.S_ISREG(st.st_mode):
+        raise BundleError("%s %s is not a regular file" % (what, path))
+    if st.st_size > max_bytes:
+        raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
+    try:
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as exc:
+        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror or exc))
