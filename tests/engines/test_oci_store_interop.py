@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -48,7 +49,10 @@ def test_skopeo_reads_each_image(store, name):
 
 def test_podman_pulls_and_runs_from_the_store(store, podman_engine):
     # podman names an image pulled from oci:PATH after PATH, and refuses upper case there.
-    lower = Path(tempfile.mkdtemp(prefix="fleetimage-oci-"))
+    # mkdtemp's random part may hold '_' next to a '/', which no reference allows: a name of digits only.
+    lower = Path(tempfile.gettempdir()) / ("fleetimage-oci-%d" % os.getpid())
+    shutil.rmtree(lower, ignore_errors=True)
+    lower.mkdir()
     try:
         shutil.copytree(store, lower / "store")
         _pull_and_run(lower / "store", podman_engine)
