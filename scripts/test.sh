@@ -4,6 +4,12 @@
 # Expects `make venv collection` to have run (`make test` does that).
 # Fails when any step fails; every step always runs.
 #
+# The steps other than pytest run one after another in the background while
+# pytest runs (pytest waits on SSH, daemons and Ansible much of the time, so
+# they mostly use the core it leaves idle); each one's output goes to a log that
+# is printed when pytest is done. TEST_SERIAL=1 runs every step in the
+# foreground instead, one after another.
+#
 # Arguments are passed to pytest; without a path among them pytest runs all of
 # tests/ (`scripts/test.sh -k rollout`, `scripts/test.sh tests/fleet`).
 # TEST_VENV: the virtual environment to test with (default .venv; `make matrix`
@@ -24,7 +30,12 @@ fi
 
 # Everything Ansible and pytest write during the run goes to one temp folder.
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fleetimage-test.XXXXXX")
+background_pid=
 cleanup() {
+    if [ -n "$background_pid" ] && kill -0 "$background_pid" 2>/dev/null; then
+        kill -TERM -- "-$background_pid" 2>/dev/null || true
+        wait "$background_pid" 2>/dev/null || true
+    fi
     if [ "${KEEP_TEST_RUN_DIR:-0}" = 1 ]; then
         echo "test: kept $RUN_DIR"
     else
@@ -46,6 +57,33 @@ echo "test: ansible-core $("$VENV/bin/python" -c 'import ansible.release as r; p
 
 has_step() { [[ " $STEPS " == *" $1 "* ]]; }
 declare -A results=()
+export TEST_VENV_BIN=$VENV/bin  # the venv units.sh and integration.sh run ansible-test from
+
+# lint first: it is the shortest, and done before the molecule test looks at the
+# work tree's top folder.
+OTHER_STEPS=()
+for step in lint units sanity integration; do
+    if has_step "$step"; then OTHER_STEPS+=("$step"); fi
+done
+
+# NAME...: run scripts/NAME.sh for each, one after another; each one's output in
+# RUN_DIR/NAME.log (unless LOG=-), its exit status in RUN_DIR/NAME.rc.
+# shellcheck disable=SC2016  # expanded by the bash that runs it, with its own "$@"
+STEP_CHAIN='for step in "$@"; do
+    rc=0
+    if [ "$LOG" = - ]; then bash "$ROOT/scripts/$step.sh" </dev/null || rc=$?
+    else bash "$ROOT/scripts/$step.sh" </dev/null >"$RUN_DIR/$step.log" 2>&1 || rc=$?; fi
+    echo "$rc" >"$RUN_DIR/$step.rc"
+done'
+export ROOT RUN_DIR
+
+background_pid=
+if [ "${TEST_SERIAL:-0}" != 1 ] && has_step pytest && [ "${#OTHER_STEPS[@]}" -gt 0 ]; then
+    echo "test: ${OTHER_STEPS[*]} run in the background while pytest runs; their output follows pytest's"
+    # A session of its own, so that an interrupted run stops the whole chain (see cleanup).
+    LOG=to-files setsid bash -c "$STEP_CHAIN" step-chain "${OTHER_STEPS[@]}" &
+    background_pid=$!
+fi
 
 if has_step pytest; then
     paths=(tests)
@@ -66,16 +104,20 @@ if has_step pytest; then
     [ "$pytest_rc" -eq 0 ] || results[failed]+=" pytest"
 fi
 
-run_step() {  # NAME SCRIPT: run one of the other scripts, record passed/FAILED
-    local rc=0
-    bash "$ROOT/scripts/$2" || rc=$?
-    if [ "$rc" -eq 0 ]; then results[$1]=passed; else results[$1]="FAILED (exit $rc)"; results[failed]+=" $1"; fi
-}
-export TEST_VENV_BIN=$VENV/bin  # the venv units.sh and integration.sh run ansible-test from
-if has_step units; then run_step units units.sh; fi
-if has_step sanity; then run_step sanity sanity.sh; fi
-if has_step integration; then run_step integration integration.sh; fi
-if has_step lint; then run_step lint lint.sh; fi
+if [ -n "$background_pid" ]; then
+    wait "$background_pid" || true
+    for step in "${OTHER_STEPS[@]}"; do
+        echo
+        echo "test: ---- $step (ran in the background) ----"
+        cat "$RUN_DIR/$step.log"
+    done
+elif [ "${#OTHER_STEPS[@]}" -gt 0 ]; then
+    LOG=- bash -c "$STEP_CHAIN" step-chain "${OTHER_STEPS[@]}"
+fi
+for step in "${OTHER_STEPS[@]}"; do
+    rc=$(cat "$RUN_DIR/$step.rc" 2>/dev/null || echo "?")
+    if [ "$rc" = 0 ]; then results[$step]=passed; else results[$step]="FAILED (exit $rc)"; results[failed]+=" $step"; fi
+done
 
 echo
 for step in pytest units sanity integration lint; do

@@ -20,12 +20,12 @@ cache and store folders through inventory variables (``Fleet.inventory``).
 playbook that applies the role and saves each host's ``rollout_result``,
 and ``fleet.run(...)`` to run it through the harness's ``run_playbook``.
 
-``http_server`` (function): ``http_server(folder, basic_auth=None,
+``http_server`` (module, for the scenarios of one test file): ``http_server(folder, basic_auth=None,
 require_header=None) -> HttpServer`` (``url``, ``requests()``), a static file
 server (``http_file_server.py``: http.server, optionally asking for basic
 authentication ``(user, password)`` and a header ``(name, value)``, or
 serving HTTPS and wanting a client certificate, ``tls=tls_files.TlsFiles``) on
-127.0.0.1 serving FOLDER, stopped by pid at the end of the test.
+127.0.0.1 serving FOLDER, stopped by pid at the end of the test file.
 """
 
 from __future__ import annotations
@@ -274,9 +274,10 @@ class HttpServer:
         return lines
 
 
-@pytest.fixture
-def http_server(tmp_path):
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory):
     procs: list[subprocess.Popen] = []
+    tmp_path = tmp_path_factory.mktemp("http")
 
     def start(folder, basic_auth: tuple[str, str] | None = None,
               require_header: tuple[str, str] | None = None, tls=None) -> HttpServer:

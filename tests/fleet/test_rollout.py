@@ -3,12 +3,20 @@
 """The rollout role on a fleet of real SSH hosts (loopback sshds, see conftest.py).
 
 The session's bundle holds app1:1 and app2:1, sharing one base and one lib
-tarball. Each host has its own cache and store folders. `release` takes one
-fleet through a release's life, pushed from the controller, once for this
-file: a preview of empty hosts, one host first (--limit), a preview of the
-fleet part-way, the rollout under serial, a re-run, the second app staged,
-damaged caches, and the run that heals them and loads it. Each test asserts
-one stage. Pulling from a URL and a bad app name use fleets of their own.
+tarball. Each host has its own cache and store folders. Each scenario takes
+one fleet through a sequence of runs, once for this file, and each test
+asserts one stage of it:
+
+- `release`, pushed from the controller: a preview of empty hosts, one host
+  first (--limit), a preview of the fleet part-way, the rollout under serial,
+  a re-run, the second app staged, damaged caches and the run that heals them
+  and loads it, then a rebuilt app1:1 (one host first, then the fleet, then
+  again) and a newer tag app1:2, both keeping one image per repository.
+- `pull`, each host pulling from a URL: through a server that wants a user, a
+  password and a header (a wrong password first), then over HTTPS under a
+  private CA that wants a client certificate (an untrusted CA first).
+
+A bad app name uses a fleet of its own.
 """
 
 from __future__ import annotations
@@ -65,12 +73,15 @@ def file_identity(path: Path) -> tuple[int, int]:
 class Release:
     """The stages of one release on one fleet; each keeps what its test asserts."""
 
-    def __init__(self, fleet):
+    def __init__(self, fleet, rebuilt, newer):
         self.fleet = fleet
         bundle = fleet.bundle
         self.app1_files = bundle_files(bundle, APP1)
         self.app2_files = bundle_files(bundle, APP2)
         self.target = fleet.names[1]  # the host that goes first
+        self.rebuilt = rebuilt  # app1:1 again, another image; the same base and lib tarballs
+        self.newer = newer  # app1:2
+        self.early = fleet.names[0]  # the host that gets the rebuilt image first
 
     def snapshot(self):
         return {name: (tree_snapshot(self.fleet.cache(name)), tree_snapshot(self.fleet.store(name)))
@@ -117,12 +128,39 @@ class Release:
         self.healed = fleet.run(rollout_apps=[APP1, APP2], rollout_remove_app_tarballs=True)
         self.cache_after_heal = {name: sorted(os.listdir(fleet.cache(name))) for name in fleet.names}
         self.store_names_after_heal = {name: store_names(fleet.store(name)) for name in fleet.names}
+        # A rebuilt app1:1: one host first, then the fleet, then the same again; one image kept.
+        rebuilt = {"rollout_bundle_dir": str(self.rebuilt.path), "rollout_apps": [APP1], "rollout_keep": 1}
+        self.rebuilt_early = fleet.run(limit=self.early, **rebuilt)
+        self.rebuilt_full = fleet.run(**rebuilt)
+        self.stores_after_rebuilt = {name: store_contents(fleet.store(name)) for name in fleet.names}
+        self.trees_after_rebuilt = {name: tree_snapshot(fleet.store(name)) for name in fleet.names}
+        self.rebuilt_again = fleet.run(**rebuilt)
+        self.trees_after_rebuilt_again = {name: tree_snapshot(fleet.store(name)) for name in fleet.names}
+        # A newer tag, app1:2 (every app of its bundle), keeping one image per repository.
+        self.kept = fleet.run(rollout_bundle_dir=str(self.newer.path), rollout_keep=1)
+        self.store_names_after_keep = {name: store_names(fleet.store(name)) for name in fleet.names}
+
+
+def store_contents(store: Path) -> dict:
+    """{'configs': {name: config digest}, 'blobs': the blob digests, 'used': the digests its manifests name}."""
+    index = json.loads((store / "index.json").read_text(encoding="utf-8"))
+    configs, used = {}, set()
+    for entry in index["manifests"]:
+        manifest = json.loads((store / "blobs" / "sha256" / entry["digest"][7:]).read_text(encoding="utf-8"))
+        configs[entry["annotations"]["org.opencontainers.image.ref.name"]] = manifest["config"]["digest"]
+        used |= {entry["digest"], manifest["config"]["digest"]} | {layer["digest"] for layer in manifest["layers"]}
+    blobs = {"sha256:" + p.name for p in (store / "blobs" / "sha256").iterdir()}
+    return {"configs": configs, "blobs": blobs, "used": used}
 
 
 @pytest.fixture(scope="module")
 def release(fleet_hosts, fleet_bundle, tmp_path_factory):
+    from conftest import _make_bundle  # pylint: disable=import-outside-toplevel
+
     root = tmp_path_factory.mktemp("release")
-    scenario = Release(Fleet(fleet_hosts, root / "hosts", fleet_bundle, playbook_runner(root)))
+    rebuilt = _make_bundle()(str(root / "rebuilt"), apps=(APP1,), large_mib=1)  # one more layer
+    newer = _make_bundle()(str(root / "newer"), apps=("app1:2",))
+    scenario = Release(Fleet(fleet_hosts, root / "hosts", fleet_bundle, playbook_runner(root)), rebuilt, newer)
     scenario.play()
     return scenario
 
@@ -220,80 +258,124 @@ def test_damaged_cache_is_replaced_before_the_load(release):
             assert sha256(release.fleet.cache(name) / files[part]) == index[part + "Hash"]
 
 
-def test_hosts_pull_from_a_url(fleet, http_server):
-    bundle = fleet.bundle
-    server = http_server(bundle.path)
-    app1 = bundle_files(bundle, APP1)
+def test_a_rebuilt_tag_is_loaded_where_the_name_holds_the_old_image_and_only_there(release):
+    old, rebuilt, early = release.fleet.bundle, release.rebuilt, release.early
+    files = bundle_files(rebuilt, APP1)
+    assert files["base"] == bundle_files(old, APP1)["base"] and image_id(rebuilt, APP1) != image_id(old, APP1)
+    assert_ok(release.rebuilt_early[0])
 
-    # No bundle folder on the controller: the index comes from the URL too.
-    pull = {"rollout_source": "url", "rollout_base_url": server.url + "/", "rollout_bundle_dir": ""}
-    first, reports = fleet.run(rollout_apps=[APP1], **pull)
+    full, reports = release.rebuilt_full
+    assert_ok(full)
+    assert full.recap[early]["changed"] == 0, full
+    assert reports[early]["present"] == [APP1] and reports[early]["loaded"] == [] and reports[early]["stale"] == []
+    for name in release.fleet.names[1:]:
+        report = reports[name]
+        assert report["stale"] == [APP1] and report["loaded"] == [APP1] and report["present"] == []
+        assert report["copied"] == [files["app"]]  # base and lib are the same files: not sent again
+        assert report["images"] == {APP1: image_id(rebuilt, APP1)}
+    for name in release.fleet.names:
+        store = release.stores_after_rebuilt[name]
+        assert store["configs"] == {APP1: "sha256:" + image_id(rebuilt, APP1), APP2: "sha256:" + image_id(old, APP2)}
+        # rollout_keep pruned the old image's own blobs: only those of the images held are left
+        assert store["blobs"] == store["used"]
+
+    again, reports = release.rebuilt_again
+    assert_ok(again)
+    assert {name: counts["changed"] for name, counts in again.recap.items()} == {name: 0 for name in release.fleet.names}, again
+    for name in release.fleet.names:
+        assert reports[name]["present"] == [APP1] and reports[name]["loaded"] == [] and reports[name]["copied"] == []
+    assert release.trees_after_rebuilt_again == release.trees_after_rebuilt
+
+
+def test_rollout_keep_prunes_the_repository_to_the_newest_images(release):
+    kept, reports = release.kept
+    assert_ok(kept)
+    for name in release.fleet.names:
+        assert reports[name]["loaded"] == ["app1:2"] and reports[name]["pruned"] == [APP1]
+        assert release.store_names_after_keep[name] == {"app1:2", APP2}  # app2 is another repository
+
+
+class Pull:
+    """Hosts pulling the bundle from a URL, through a server that wants credentials, then over TLS."""
+
+    def __init__(self, fleet, http_server, tls):
+        self.fleet = fleet
+        self.host = fleet.names[0]
+        self.auth_server = http_server(fleet.bundle.path, basic_auth=("fleet", "s3cret"),
+                                       require_header=("X-Bundle-Token", "t0ken"))
+        self.tls_server = http_server(fleet.bundle.path, tls=tls)
+        self.tls = tls
+
+    def play(self):
+        fleet = self.fleet
+        # No bundle folder on the controller: the index comes from the URL too.
+        auth = {"rollout_source": "url", "rollout_base_url": self.auth_server.url + "/", "rollout_bundle_dir": "",
+                "rollout_url_username": "fleet", "rollout_url_headers": {"X-Bundle-Token": "t0ken"},
+                "rollout_url_use_proxy": False}
+        self.refused = fleet.run(limit=self.host, rollout_apps=[APP1], rollout_url_password="Wr0ngPa55", **auth)
+        self.store_names_after_refused = store_names(fleet.store(self.host))
+        self.cache_after_refused = fleet.cache(self.host).exists()
+        self.first = fleet.run(rollout_apps=[APP1], rollout_url_password="s3cret", **auth)
+        self.first_requests = self.auth_server.requests()
+        self.store_names_after_first = {name: store_names(fleet.store(name)) for name in fleet.names}
+        # The second app over HTTPS: the private CA is not trusted, then it is, with a client certificate.
+        tls = {"rollout_source": "url", "rollout_base_url": self.tls_server.url, "rollout_bundle_dir": ""}
+        self.untrusted = fleet.run(limit=self.host, rollout_apps=[APP1, APP2], **tls)
+        self.second = fleet.run(rollout_apps=[APP1, APP2], rollout_url_ca_path=self.tls.ca,
+                                rollout_url_client_cert=self.tls.client_cert,
+                                rollout_url_client_key=self.tls.client_key, **tls)
+        self.second_requests = self.tls_server.requests()
+        self.store_names_after_second = {name: store_names(fleet.store(name)) for name in fleet.names}
+
+
+@pytest.fixture(scope="module")
+def pull(fleet_hosts, fleet_bundle, http_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pull")
+    scenario = Pull(Fleet(fleet_hosts, root / "hosts", fleet_bundle, playbook_runner(root)), http_server,
+                    make_tls_files(root / "tls"))
+    scenario.play()
+    return scenario
+
+
+def test_url_pull_refuses_a_wrong_password_and_prints_none(pull):
+    refused = pull.refused[0]
+    assert refused.rc != 0, refused
+    assert "HTTP Error 401" in refused.stdout and pull.auth_server.url + "/manifest" in refused.stdout, refused
+    assert "Wr0ngPa55" not in refused.stdout + refused.stderr, "the password was printed"
+    assert pull.store_names_after_refused == set() and not pull.cache_after_refused
+
+
+def test_hosts_pull_from_a_url_with_basic_auth_and_a_header(pull):
+    """The index is read by the controller, the tarballs pulled by each host, all with the
+    credentials and the header at the first request: no 401 round trip, one request per file."""
+    first, reports = pull.first
     assert_ok(first)
-    requests = server.requests()
-    assert requests.count("GET /manifest") == 1, requests  # read once, by the controller
+    app1 = bundle_files(pull.fleet.bundle, APP1)
+    requests = pull.first_requests
+    # the wrong password's one refused read, then the index read once, by the controller
+    assert requests.count("GET /manifest") == 2, requests
     for file_name in app1.values():
-        assert requests.count("GET /" + file_name) == len(fleet.names), requests  # once per host
-    for name in fleet.names:
+        assert requests.count("GET /" + file_name) == len(pull.fleet.names), requests  # once per host
+    assert len(requests) == 2 + len(app1) * len(pull.fleet.names), requests
+    for name in pull.fleet.names:
         assert reports[name]["loaded"] == [APP1]
         assert sorted(reports[name]["copied"]) == sorted(app1.values())
-        assert store_names(fleet.store(name)) == {APP1}
-
-    seen = len(requests)
-    second, reports = fleet.run(rollout_apps=[APP1, APP2], **pull)
-    assert_ok(second)
-    requests = server.requests()[seen:]
-    app2_file = bundle_files(bundle, APP2)["app"]
-    assert sorted(requests) == sorted(["GET /manifest"] + ["GET /" + app2_file] * len(fleet.names)), requests
-    for name in fleet.names:
-        assert reports[name]["loaded"] == [APP2] and reports[name]["copied"] == [app2_file]
+        assert pull.store_names_after_first[name] == {APP1}
 
 
-def test_url_pull_with_basic_auth_and_a_header(fleet, http_server):
-    """The index (read by the controller) and the tarballs (pulled by each host) go through a
-    server that wants a user, a password and a header; a wrong password fails with the HTTP
-    status and the URL, and nothing is loaded."""
-    bundle = fleet.bundle
-    server = http_server(bundle.path, basic_auth=("fleet", "s3cret"), require_header=("X-Bundle-Token", "t0ken"))
-    host = fleet.names[0]
-    pull = {"rollout_source": "url", "rollout_base_url": server.url, "rollout_bundle_dir": "",
-            "rollout_url_username": "fleet", "rollout_url_headers": {"X-Bundle-Token": "t0ken"},
-            "rollout_url_use_proxy": False}
-
-    refused, reports = fleet.run(limit=host, rollout_apps=[APP1], rollout_url_password="Wr0ngPa55", **pull)
-    assert refused.rc != 0, refused
-    assert "HTTP Error 401" in refused.stdout and server.url + "/manifest" in refused.stdout, refused
-    assert "Wr0ngPa55" not in refused.stdout + refused.stderr, "the password was printed"
-    assert store_names(fleet.store(host)) == set()
-    assert not fleet.cache(host).exists()
-
-    served, reports = fleet.run(limit=host, rollout_apps=[APP1], rollout_url_password="s3cret", **pull)
-    assert_ok(served)
-    assert reports[host]["loaded"] == [APP1]
-    assert store_names(fleet.store(host)) == {APP1}
-    requests = server.requests()
-    files = bundle_files(bundle, APP1).values()
-    # credentials sent with the first request: no 401 round trip, one request per file
-    assert sorted(requests) == sorted(["GET /manifest"] * 2 + ["GET /" + name for name in files]), requests
-
-
-def test_url_pull_over_tls_with_a_private_ca_and_a_client_certificate(fleet, http_server, tmp_path):
-    """HTTPS signed by a private CA that wants a client certificate: rollout_url_ca_path and
-    rollout_url_client_cert/key reach the controller's index read and the hosts' downloads."""
-    tls = make_tls_files(tmp_path / "tls")
-    server = http_server(fleet.bundle.path, tls=tls)
-    host = fleet.names[0]
-    pull = {"rollout_source": "url", "rollout_base_url": server.url, "rollout_bundle_dir": ""}
-
-    untrusted = fleet.run(limit=host, rollout_apps=[APP1], **pull)[0]
+def test_hosts_pull_over_tls_with_a_private_ca_and_a_client_certificate(pull):
+    """rollout_url_ca_path and rollout_url_client_cert/key reach the controller's index read and the
+    hosts' downloads; only the second app's tarball is pulled."""
+    untrusted = pull.untrusted[0]
     assert untrusted.rc != 0 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout, untrusted
 
-    served, reports = fleet.run(limit=host, rollout_apps=[APP1], rollout_url_ca_path=tls.ca,
-                                rollout_url_client_cert=tls.client_cert, rollout_url_client_key=tls.client_key, **pull)
-    assert_ok(served)
-    assert reports[host]["loaded"] == [APP1]
-    assert store_names(fleet.store(host)) == {APP1}
-    files = bundle_files(fleet.bundle, APP1).values()
-    assert sorted(server.requests()) == sorted(["GET /manifest"] + ["GET /" + name for name in files])
+    second, reports = pull.second
+    assert_ok(second)
+    app2_file = bundle_files(pull.fleet.bundle, APP2)["app"]
+    assert sorted(pull.second_requests) == sorted(["GET /manifest"] + ["GET /" + app2_file] * len(pull.fleet.names))
+    for name in pull.fleet.names:
+        assert reports[name]["loaded"] == [APP2] and reports[name]["copied"] == [app2_file]
+        assert pull.store_names_after_second[name] == {APP1, APP2}
 
 
 def test_unknown_app_fails_before_anything_is_sent(fleet):
@@ -302,56 +384,3 @@ def test_unknown_app_fails_before_anything_is_sent(fleet):
     assert "failed to find app image nosuchapp:latest" in result.stdout, result
     for name in fleet.names:
         assert not (fleet.root / name).exists()
-
-
-def test_a_rebuilt_tag_is_loaded_where_the_name_holds_the_old_image_and_only_there(fleet, tmp_path):
-    from conftest import _make_bundle  # pylint: disable=import-outside-toplevel
-
-    old = fleet.bundle
-    # app1:1 again, another image (one more layer); the same base and lib tarballs.
-    rebuilt = _make_bundle()(str(tmp_path / "rebuilt"), apps=(APP1,), large_mib=1)
-    files = bundle_files(rebuilt, APP1)
-    assert files["base"] == bundle_files(old, APP1)["base"] and image_id(rebuilt, APP1) != image_id(old, APP1)
-
-    assert_ok(fleet.run(rollout_apps=[APP1])[0])
-    early = fleet.names[0]
-    assert_ok(fleet.run(limit=early, rollout_bundle_dir=str(rebuilt.path), rollout_apps=[APP1], rollout_keep=1)[0])
-
-    full, reports = fleet.run(rollout_bundle_dir=str(rebuilt.path), rollout_apps=[APP1], rollout_keep=1)
-    assert_ok(full)
-    assert full.recap[early]["changed"] == 0, full
-    assert reports[early]["present"] == [APP1] and reports[early]["loaded"] == [] and reports[early]["stale"] == []
-    for name in fleet.names[1:]:
-        report = reports[name]
-        assert report["stale"] == [APP1] and report["loaded"] == [APP1] and report["present"] == []
-        assert report["copied"] == [files["app"]]  # base and lib are the same files: not sent again
-        assert report["images"] == {APP1: image_id(rebuilt, APP1)}
-    for name in fleet.names:
-        assert store_names(fleet.store(name)) == {APP1}
-        index = json.loads((fleet.store(name) / "index.json").read_text(encoding="utf-8"))
-        (entry,) = index["manifests"]
-        manifest = json.loads((fleet.store(name) / "blobs" / "sha256" / entry["digest"][7:]).read_text())
-        assert manifest["config"]["digest"] == "sha256:" + image_id(rebuilt, APP1)
-        # rollout_keep pruned the old image's blobs: only the new image's are left
-        used = {entry["digest"], manifest["config"]["digest"]} | {layer["digest"] for layer in manifest["layers"]}
-        assert {"sha256:" + p.name for p in (fleet.store(name) / "blobs" / "sha256").iterdir()} == used
-
-    stores = {name: tree_snapshot(fleet.store(name)) for name in fleet.names}
-    again, reports = fleet.run(rollout_bundle_dir=str(rebuilt.path), rollout_apps=[APP1], rollout_keep=1)
-    assert_ok(again)
-    assert {name: counts["changed"] for name, counts in again.recap.items()} == {name: 0 for name in fleet.names}, again
-    for name in fleet.names:
-        assert reports[name]["present"] == [APP1] and reports[name]["loaded"] == [] and reports[name]["copied"] == []
-        assert tree_snapshot(fleet.store(name)) == stores[name]
-
-
-def test_rollout_keep_prunes_the_repository_to_the_newest_images(fleet, tmp_path):
-    from conftest import _make_bundle  # pylint: disable=import-outside-toplevel
-
-    assert_ok(fleet.run(rollout_apps=[APP1, APP2])[0])
-    newer = _make_bundle()(str(tmp_path / "newer"), apps=("app1:2",))
-    kept, reports = fleet.run(rollout_bundle_dir=str(newer.path), rollout_keep=1)
-    assert_ok(kept)
-    for name in fleet.names:
-        assert reports[name]["loaded"] == ["app1:2"] and reports[name]["pruned"] == [APP1]
-        assert store_names(fleet.store(name)) == {"app1:2", APP2}  # app2 is another repository

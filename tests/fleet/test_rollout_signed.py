@@ -2,6 +2,11 @@
 
 The signature is checked on the controller before anything is sent, and
 again by every host before it loads, against the allowed signers the run sent it.
+`signed` takes one fleet through it, once for this file: three bundles refused on
+the controller (an index changed after signing, no signature, a damaged signature
+served over HTTP), a preview, the rollout pulled from a URL, a re-run pushed from
+the controller, then the second app staged, one host's cached index changed, and
+the load that this host refuses.
 """
 
 from __future__ import annotations
@@ -12,19 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from ansible_harness import playbook_runner
+from support.bundles import tree_snapshot
+from support.fleet import Fleet
 from support.signing import sign
-from test_rollout import APP1, assert_ok, store_names
+from test_rollout import APP1, APP2, assert_ok, store_names
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
-
-
-@pytest.fixture
-def signed_bundle(fleet, signing_keys, tmp_path) -> Path:
-    """A copy of the session's bundle, signed by the trusted key with plain ssh-keygen."""
-    copy = tmp_path / "signed-bundle"
-    shutil.copytree(fleet.bundle.path, copy)
-    sign(copy, signing_keys.key("release"))
-    return copy
 
 
 def tamper_index(folder: Path) -> None:
@@ -35,75 +34,114 @@ def tamper_index(folder: Path) -> None:
     (folder / "manifest").write_text(json.dumps(index, separators=(",", ":"), sort_keys=True), encoding="utf-8")
 
 
-def test_signed_bundle_rolls_out_and_hosts_keep_the_signature(fleet, signed_bundle, signing_keys):
-    signed = {"rollout_bundle_dir": str(signed_bundle), "rollout_allowed_signers": str(signing_keys.allowed_signers)}
-    preview, reports = fleet.run(check=True, rollout_apps=[APP1], **signed)  # verified, nothing created
+def copy_bundle(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest)
+    return dest
+
+
+class SignedRelease:
+    """The stages of one signed release on one fleet; each keeps what its test asserts."""
+
+    def __init__(self, fleet, signing_keys, http_server, root: Path):
+        self.fleet = fleet
+        self.signed = copy_bundle(Path(fleet.bundle.path), root / "signed")
+        sign(self.signed, signing_keys.key("release"))
+        self.tampered = copy_bundle(self.signed, root / "tampered")
+        tamper_index(self.tampered)
+        self.unsigned = copy_bundle(self.signed, root / "unsigned")
+        (self.unsigned / "manifest.sig").unlink()
+        damaged = copy_bundle(self.signed, root / "damaged-signature")
+        (damaged / "manifest.sig").write_bytes((damaged / "manifest.sig").read_bytes().replace(b"A", b"B", 3))
+        self.server = http_server(self.signed)
+        self.damaged_server = http_server(damaged)
+        self.allowed_signers = signing_keys.allowed_signers
+        self.victim = fleet.names[0]
+
+    def touched(self):
+        return [name for name in self.fleet.names if (self.fleet.root / name).exists()]
+
+    def play(self):
+        fleet = self.fleet
+        trust = {"rollout_allowed_signers": str(self.allowed_signers)}
+        push = dict(trust, rollout_bundle_dir=str(self.signed))
+        pull = dict(trust, rollout_source="url", rollout_bundle_dir="")
+        # Refused on the controller, before any host is touched.
+        self.tampered_run = fleet.run(rollout_apps=[APP1], rollout_bundle_dir=str(self.tampered), **trust)[0]
+        self.unsigned_run = fleet.run(rollout_apps=[APP1], rollout_bundle_dir=str(self.unsigned), **trust)[0]
+        self.damaged_run = fleet.run(rollout_apps=[APP1], rollout_base_url=self.damaged_server.url, **pull)[0]
+        self.touched_by_refused = self.touched()
+        # Verified, nothing created; then pulled; then pushed again.
+        self.preview = fleet.run(check=True, rollout_apps=[APP1], **push)
+        self.touched_by_preview = self.touched()
+        self.first = fleet.run(rollout_apps=[APP1], rollout_base_url=self.server.url, **pull)
+        self.first_requests = self.server.requests()
+        self.after_first = {name: {
+            "store": store_names(fleet.store(name)),
+            "signature": (fleet.cache(name) / "manifest.sig").read_bytes(),
+            "allowed_signers": (fleet.cache(name) / "allowed_signers").read_bytes(),
+        } for name in fleet.names}
+        self.again = fleet.run(rollout_apps=[APP1], **push)
+        # The second app staged; the victim's cached index changed before the load.
+        self.staged = fleet.run(tags="rollout_copy", rollout_apps=[APP1, APP2], **push)[0]
+        tamper_index(fleet.cache(self.victim))
+        self.victim_store_before = tree_snapshot(fleet.store(self.victim))
+        self.loaded = fleet.run(tags="rollout_load", rollout_apps=[APP1, APP2], **push)
+        self.victim_store_after = tree_snapshot(fleet.store(self.victim))
+        self.store_names_after_load = {name: store_names(fleet.store(name)) for name in fleet.names}
+
+
+@pytest.fixture(scope="module")
+def signed(fleet_hosts, fleet_bundle, signing_keys, http_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("signed")
+    scenario = SignedRelease(Fleet(fleet_hosts, root / "hosts", fleet_bundle, playbook_runner(root)),
+                             signing_keys, http_server, root)
+    scenario.play()
+    return scenario
+
+
+def test_bundles_whose_signature_fails_are_refused_on_the_controller_before_anything_is_sent(signed):
+    assert signed.tampered_run.rc != 0
+    assert "the bundle %s/manifest is refused on the controller, nothing was sent" % signed.tampered \
+        in signed.tampered_run.stdout
+    assert "the index is not the one that was signed" in signed.tampered_run.stdout
+    assert signed.unsigned_run.rc != 0 and "is not signed" in signed.unsigned_run.stdout
+    assert signed.damaged_run.rc != 0 and "is refused on the controller" in signed.damaged_run.stdout
+    assert signed.touched_by_refused == [], "a host was touched"
+
+
+def test_signed_bundle_rolls_out_and_hosts_keep_the_signature(signed, signing_keys):
+    preview, reports = signed.preview  # verified, nothing created
     assert_ok(preview)
-    for name in fleet.names:
+    for name in signed.fleet.names:
         assert reports[name]["would_load"] == [APP1]
-        assert not (fleet.root / name).exists(), "check mode created the host's folders"
+    assert signed.touched_by_preview == [], "check mode created the hosts' folders"
 
-    first, reports = fleet.run(rollout_apps=[APP1], **signed)
+    first, reports = signed.first
     assert_ok(first)
-    for name in fleet.names:
+    # the signature comes through the same request path as the index: each read once, by the controller
+    requests = signed.first_requests
+    assert requests.count("GET /manifest.sig") == 1 and requests.count("GET /manifest") == 1, requests
+    for name in signed.fleet.names:
         assert reports[name]["loaded"] == [APP1]
-        assert store_names(fleet.store(name)) == {APP1}
-        cache = fleet.cache(name)
-        assert (cache / "manifest.sig").read_bytes().strip() == (signed_bundle / "manifest.sig").read_bytes().strip()
-        assert (cache / "allowed_signers").read_bytes() == signing_keys.allowed_signers.read_bytes()
+        state = signed.after_first[name]
+        assert state["store"] == {APP1}
+        assert state["signature"].strip() == (signed.signed / "manifest.sig").read_bytes().strip()
+        assert state["allowed_signers"] == signing_keys.allowed_signers.read_bytes()
 
-    again, reports = fleet.run(rollout_apps=[APP1], **signed)
+    again, reports = signed.again  # pushed from the controller this time: the same index and signature
     assert_ok(again)
-    assert {name: counts["changed"] for name, counts in again.recap.items()} == {name: 0 for name in fleet.names}, again
+    assert {name: counts["changed"] for name, counts in again.recap.items()} == {name: 0 for name in signed.fleet.names}, again
 
 
-def test_tampered_bundle_is_refused_on_the_controller_before_anything_is_sent(fleet, signed_bundle, signing_keys):
-    tamper_index(signed_bundle)
-    result = fleet.run(rollout_apps=[APP1], rollout_bundle_dir=str(signed_bundle),
-                       rollout_allowed_signers=str(signing_keys.allowed_signers))[0]
-    assert result.rc != 0
-    assert "the bundle %s/manifest is refused on the controller, nothing was sent" % signed_bundle in result.stdout
-    assert "the index is not the one that was signed" in result.stdout
-    for name in fleet.names:
-        assert not (fleet.root / name).exists(), "a host was touched"
-
-    (signed_bundle / "manifest.sig").unlink()
-    result = fleet.run(rollout_apps=[APP1], rollout_bundle_dir=str(signed_bundle),
-                       rollout_allowed_signers=str(signing_keys.allowed_signers))[0]
-    assert result.rc != 0 and "is not signed" in result.stdout
-    for name in fleet.names:
-        assert not (fleet.root / name).exists(), "a host was touched"
-
-
-def test_host_refuses_a_cached_index_changed_after_staging(fleet, signed_bundle, signing_keys):
-    signed = {"rollout_bundle_dir": str(signed_bundle), "rollout_allowed_signers": str(signing_keys.allowed_signers)}
-    staged = fleet.run(tags="rollout_copy", rollout_apps=[APP1], **signed)[0]
-    assert_ok(staged)
-    victim, *others = fleet.names
-    tamper_index(fleet.cache(victim))
-
-    loaded, reports = fleet.run(tags="rollout_load", rollout_apps=[APP1], **signed)
+def test_host_refuses_a_cached_index_changed_after_staging(signed):
+    assert_ok(signed.staged)
+    loaded, reports = signed.loaded
+    victim = signed.victim
     assert loaded.rc != 0
     assert loaded.recap[victim]["failed"] == 1, loaded
     assert "the index is not the one that was signed" in loaded.stdout
-    assert store_names(fleet.store(victim)) == set() and not (fleet.store(victim) / "index.json").exists()
-    for name in others:
-        assert loaded.recap[name]["failed"] == 0
-        assert reports[name]["loaded"] == [APP1] and store_names(fleet.store(name)) == {APP1}
-
-
-def test_hosts_pulling_from_a_url_get_the_signature_with_the_index(fleet, signed_bundle, signing_keys, http_server):
-    server = http_server(signed_bundle)
-    pull = {"rollout_source": "url", "rollout_base_url": server.url, "rollout_bundle_dir": "",
-            "rollout_allowed_signers": str(signing_keys.allowed_signers)}
-    first, reports = fleet.run(rollout_apps=[APP1], **pull)
-    assert_ok(first)
-    requests = server.requests()
-    assert requests.count("GET /manifest.sig") == 1 and requests.count("GET /manifest") == 1, requests
-    for name in fleet.names:
-        assert reports[name]["loaded"] == [APP1]
-        assert (fleet.cache(name) / "manifest.sig").exists()
-
-    (signed_bundle / "manifest.sig").write_bytes((signed_bundle / "manifest.sig").read_bytes().replace(b"A", b"B", 3))
-    refused = fleet.run(rollout_apps=[APP1, "app2:1"], **pull)[0]
-    assert refused.rc != 0 and "is refused on the controller" in refused.stdout
+    assert signed.victim_store_after == signed.victim_store_before  # nothing loaded, nothing changed
+    for name in signed.fleet.names:
+        if name != victim:
+            assert loaded.recap[name]["failed"] == 0
+            assert reports[name]["loaded"] == [APP2] and signed.store_names_after_load[name] == {APP1, APP2}

@@ -16,12 +16,14 @@ PLAYBOOK = """\
   roles:
     - role: fleetimage.separated.rollout
   post_tasks:
-    - name: Save rollout_result for the test
+    # Once per batch, for the hosts still in it: {host: rollout_result}.
+    - name: Save the batch's rollout_result for the test
       ansible.builtin.copy:
-        content: "{{ rollout_result | to_nice_json }}"
-        dest: "{{ fleet_results_dir }}/{{ inventory_hostname }}.json"
+        content: "{{ dict(ansible_play_batch | zip(ansible_play_batch | map('extract', hostvars, 'rollout_result'))) | to_nice_json }}"
+        dest: "{{ fleet_results_dir }}/{{ ansible_play_batch | first }}.json"
         mode: "0644"
       delegate_to: localhost
+      run_once: true
       check_mode: false
       changed_when: false
       tags: [always]
@@ -88,6 +90,7 @@ class Fleet:
         result = self.run_playbook(PLAYBOOK, extra_vars=extra, check=check, inventory=self.inventory(),
                                    limit=limit, env=env)
         result.seconds = time.monotonic() - started
-        reports = {path.stem: json.loads(path.read_text(encoding="utf-8"))
-                   for path in sorted(results_dir.glob("*.json"))}
+        reports = {}
+        for path in sorted(results_dir.glob("*.json")):
+            reports.update(json.loads(path.read_text(encoding="utf-8")))
         return result, reports

@@ -3,9 +3,8 @@
 """Run a container engine's command line, and put its own words into errors.
 
 Ways to run one: run() for a command that answers (inspect, list, tag),
-run_check() for a yes-or-no question, load_through_stdin() for a load that
-reads an archive on its stdin, and load_through_file() for an engine that can
-only load from a file. Every failure -- the executable missing, the daemon
+load_through_stdin() for a load that reads an archive on its stdin, and
+load_through_file() for an engine that can only load from a file. Every failure -- the executable missing, the daemon
 unreachable, the load refused -- becomes one BundleError naming the command,
 its exit status and its stderr.
 """
@@ -41,21 +40,6 @@ def run(argv, none_when_stderr_has=None):
             return None
         raise failed(argv, proc.returncode, stderr)
     return stdout.decode("utf-8", "replace")
-
-
-def run_check(argv):
-    """Run ARGV, a yes-or-no question: True for exit 0, False for a silent exit 1.
-
-    Anything else is a BundleError: podman, for one, also exits 1 when it
-    cannot read its configuration, and then says so on stderr.
-    """
-    proc = start(argv, stdin=subprocess.DEVNULL)
-    stderr = proc.communicate()[1]
-    if proc.returncode == 0:
-        return True
-    if proc.returncode == 1 and not stderr.strip():
-        return False
-    raise failed(argv, proc.returncode, stderr)
 
 
 def failed(argv, returncode, stderr):

@@ -74,9 +74,11 @@ class Docker(object):
         """The argv that writes NAMES as one docker-archive to stdout."""
         return [self.executable, "save"] + list(names)
 
-    def _image_inspect(self, ref):
+    def _image_inspect(self, ref, absent_when=None):
+        """The facts of REF; None when the inspect fails with ABSENT_WHEN in its stderr."""
         argv = [self.executable, "image", "inspect", ref]
-        return image_facts(argv, cli.run(argv), _docker_style)
+        output = cli.run(argv, none_when_stderr_has=absent_when)
+        return None if output is None else image_facts(argv, output, _docker_style)
 
 
 def _docker_style(document):

@@ -3,7 +3,7 @@
 """Podman as an image store, through the podman CLI: docker's commands, its own names.
 
     load       podman load -q, the archive on stdin
-    presence   podman image exists REF, then podman image inspect REF
+    presence   podman image inspect REF: one call, "image not known" is absence
     names      reference(): podman's load names 'app:1' localhost/app:1
     save       podman save --format docker-archive -m NAME..., on stdout
     remove     podman rmi REF and the image list, as docker's (inherited)
@@ -53,9 +53,9 @@ class Podman(Docker):
             return cli.load_through_stdin(argv, write, env=private_tmp.engine_environment(folder))
 
     def inspect(self, ref):
-        if not cli.run_check([self.executable, "image", "exists", ref]):
-            return None
-        return self._image_inspect(ref)
+        # Unlike docker's, podman's inspect needs no daemon: its "image not known"
+        # (containers/storage's ErrImageUnknown) can only mean absence.
+        return self._image_inspect(ref, absent_when="image not known")
 
     def save_command(self, names):
         # -m: further names are images of their own, not more tags of the first.
