@@ -67,6 +67,10 @@ class Fleet:
                 "ansible_ssh_private_key_file": str(self.ssh.key),
                 "ansible_ssh_common_args": ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                                             "-o IdentitiesOnly=yes -o BatchMode=yes"),
+                # Ansible's default ssh_args less -C (compressing gzip tarballs on loopback only costs
+                # CPU), and masters that outlive the gaps between one test's runs (conftest.py
+                # closes them when the session ends).
+                "ansible_ssh_args": "-o ControlMaster=auto -o ControlPersist=600s",
                 "ansible_pipelining": True,
                 "ansible_control_path_dir": str(self.ssh.control_dir),
                 "ansible_python_interpreter": sys.executable,
