@@ -93,7 +93,8 @@ if has_step pytest; then
     done
     PYTEST_LOG=$RUN_DIR/pytest.log
     pytest_rc=0
-    "$VENV/bin/pytest" -p no:cacheprovider -ra --basetemp="$RUN_DIR/pytest" "${paths[@]}" "$@" 2>&1 \
+    # --durations: the slowest tests, so that a test that makes the loop longer is seen.
+    "$VENV/bin/pytest" -p no:cacheprovider -ra --durations=15 --basetemp="$RUN_DIR/pytest" "${paths[@]}" "$@" 2>&1 \
         | tee "$PYTEST_LOG" || pytest_rc=${PIPESTATUS[0]}
     pytest_summary=$(grep -E '^=+ .+ in [0-9.]+s( \([0-9:]+\))? =+$' "$PYTEST_LOG" | tail -1 || true)
     if [ "$pytest_rc" -eq 5 ]; then
