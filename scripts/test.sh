@@ -77,7 +77,6 @@ STEP_CHAIN='for step in "$@"; do
 done'
 export ROOT RUN_DIR
 
-background_pid=
 if [ "${TEST_SERIAL:-0}" != 1 ] && has_step pytest && [ "${#OTHER_STEPS[@]}" -gt 0 ]; then
     echo "test: ${OTHER_STEPS[*]} run in the background while pytest runs; their output follows pytest's"
     # A session of its own, so that an interrupted run stops the whole chain (see cleanup).

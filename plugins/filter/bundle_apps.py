@@ -12,7 +12,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._errors impor
 
 def bundle_apps(index_text, apps=None, bundle="", verify=True, reserved=None):
     try:
-        return wanted_apps(index_text, apps, bundle, verify=verify, reserved=reserved or ())
+        return wanted_apps(index_text, apps, bundle, verify=verify, reserved=reserved)
     except BundleError as exc:
         raise AnsibleFilterError(str(exc))
 

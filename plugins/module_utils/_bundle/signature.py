@@ -24,13 +24,12 @@ import contextlib
 import hashlib
 import os
 import shutil
-import stat
 import struct
 import subprocess
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import read_bounded_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import check_regular_file, read_bounded_file
 
 NAMESPACE = "fleetimage-bundle"
 SIGNATURE_FILE_NAME = "manifest.sig"
@@ -351,12 +350,7 @@ def _read_signature(path):
 
 
 def _check_trust_file(path, what):
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise BundleError("%s file %s cannot be read: %s" % (what, path, exc.strerror))
-    if not stat.S_ISREG(st.st_mode):
-        raise BundleError("%s file %s is not a regular file" % (what, path))
+    check_regular_file(path, what + " file")
     if not os.access(path, os.R_OK):
         raise BundleError("%s file %s cannot be read: permission denied" % (what, path))
 

@@ -36,14 +36,20 @@ def write_new_file(path, data, mode):
         os.fsync(f.fileno())
 
 
-def read_bounded_file(path, what, max_bytes):
-    """The bytes of the regular file PATH, of at most MAX_BYTES; else a BundleError naming WHAT and PATH."""
+def check_regular_file(path, what):
+    """The os.stat of PATH when it is a regular file; else a BundleError naming WHAT and PATH."""
     try:
         st = os.stat(path)
     except OSError as exc:
         raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror))
     if not stat.S_ISREG(st.st_mode):
         raise BundleError("%s %s is not a regular file" % (what, path))
+    return st
+
+
+def read_bounded_file(path, what, max_bytes):
+    """The bytes of the regular file PATH, of at most MAX_BYTES; else a BundleError naming WHAT and PATH."""
+    st = check_regular_file(path, what)
     if st.st_size > max_bytes:
         raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
     try:

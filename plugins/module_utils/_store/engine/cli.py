@@ -4,9 +4,9 @@
 
 Ways to run one: run() for a command that answers (inspect, list, tag),
 load_through_stdin() for a load that reads an archive on its stdin, and
-load_through_file() for an engine that can only load from a file. Every failure -- the executable missing, the daemon
-unreachable, the load refused -- becomes one BundleError naming the command,
-its exit status and its stderr.
+load_through_file() for an engine that can only load from a file. Every
+failure -- the executable missing, the daemon unreachable, the load refused --
+becomes one BundleError naming the command, its exit status and its stderr.
 """
 
 from __future__ import annotations
