@@ -12,13 +12,12 @@ the load that this host refuses.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ansible_harness import playbook_runner
-from support.bundles import tree_snapshot
+from support.bundles import copy_bundle, tree_snapshot
 from support.fleet import Fleet
 from support.signing import sign
 from test_rollout import APP1, APP2, assert_ok, store_names
@@ -34,23 +33,18 @@ def tamper_index(folder: Path) -> None:
     (folder / "manifest").write_text(json.dumps(index, separators=(",", ":"), sort_keys=True), encoding="utf-8")
 
 
-def copy_bundle(source: Path, dest: Path) -> Path:
-    shutil.copytree(source, dest)
-    return dest
-
-
 class SignedRelease:
     """The stages of one signed release on one fleet; each keeps what its test asserts."""
 
     def __init__(self, fleet, signing_keys, http_server, root: Path):
         self.fleet = fleet
-        self.signed = copy_bundle(Path(fleet.bundle.path), root / "signed")
+        self.signed = copy_bundle(root / "signed", fleet.bundle.path)
         sign(self.signed, signing_keys.key("release"))
-        self.tampered = copy_bundle(self.signed, root / "tampered")
+        self.tampered = copy_bundle(root / "tampered", self.signed)
         tamper_index(self.tampered)
-        self.unsigned = copy_bundle(self.signed, root / "unsigned")
+        self.unsigned = copy_bundle(root / "unsigned", self.signed)
         (self.unsigned / "manifest.sig").unlink()
-        damaged = copy_bundle(self.signed, root / "damaged-signature")
+        damaged = copy_bundle(root / "damaged-signature", self.signed)
         (damaged / "manifest.sig").write_bytes((damaged / "manifest.sig").read_bytes().replace(b"A", b"B", 3))
         self.server = http_server(self.signed)
         self.damaged_server = http_server(damaged)
