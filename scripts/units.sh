@@ -4,8 +4,7 @@
 # only ansible.module_utils importable from ansible-core).
 #
 # The copy goes to .build/units/ansible_collections/fleetimage/separated/
-# (scripts/copy_collection.sh). The tests read the isula-build fixture from
-# shared/ beside the checkout: the copy gets a link to it in the same place.
+# (scripts/copy_collection.sh), fixtures included: nothing outside it is read.
 # Extra arguments are passed to ansible-test (e.g. a test file).
 set -euo pipefail
 
@@ -22,9 +21,6 @@ fi
 # shellcheck source=scripts/copy_collection.sh
 . "$ROOT/scripts/copy_collection.sh"
 copy_collection "$ROOT" "$DEST"
-if [ -d "$ROOT/../shared" ]; then
-    ln -sfn "$(cd "$ROOT/../shared" && pwd)" "$(dirname "$DEST")/shared"
-fi
 
 echo "units: ansible-test units --local --python $PY_VERSION $*"
 cd "$DEST"

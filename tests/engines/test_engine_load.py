@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """separated_image_load into real podman, docker and containerd, through Ansible.
 
-The bundle is the one isula-build wrote (../shared/fixtures/isula-build/withlib
+The bundle is the one isula-build wrote (tests/fixtures/isula-build/withlib
 beside the checkout, see support.bundles); its images run /bin/busybox true.
 Each test gets the engine emptied of images (see conftest.py). What the
 module reports is checked against what the engine itself says.

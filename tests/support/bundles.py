@@ -17,8 +17,8 @@ import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# shared/ lies beside the checkout, on developers' machines and in CI alike.
-ISULA_FIXTURE = REPO.parent / "shared" / "fixtures" / "isula-build"
+# A real bundle written by isula-build, kept in the repository (its README says how).
+ISULA_FIXTURE = REPO / "tests" / "fixtures" / "isula-build"
 ISULA_BUNDLE = ISULA_FIXTURE / "withlib"
 
 # The tarballs of isula-build's bundle: app2 shares app1's base and lib.
