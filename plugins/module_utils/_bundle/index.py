@@ -147,7 +147,7 @@ def checksum_error(tarball, actual):
 def tarball_sha256(tarball):
     """The hex sha256 of TARBALL's file; an error naming it when it cannot be read."""
     try:
-        return sha256_of_file(tarball.path)
+        return sha256_of_file(tarball.path, "%s tarball" % tarball.part)
     except OSError as exc:
         raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
 

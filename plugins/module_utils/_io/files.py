@@ -36,6 +36,28 @@ def write_new_file(path, data, mode):
         os.fsync(f.fileno())
 
 
+def open_regular_file(path, what):
+    """PATH opened for reading (unbuffered) when it is a regular file; else a BundleError naming WHAT and PATH.
+
+    The file is opened without blocking and checked on the open descriptor, so
+    a FIFO or a device put in a file's place is refused, never waited on, and
+    nothing can swap the file between the check and the read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror or exc))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError("%s %s is not a regular file" % (what, path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def check_regular_file(path, what):
     """The os.stat of PATH when it is a regular file; else a BundleError naming WHAT and PATH."""
     try:
@@ -49,11 +71,13 @@ def check_regular_file(path, what):
 
 def read_bounded_file(path, what, max_bytes):
     """The bytes of the regular file PATH, of at most MAX_BYTES; else a BundleError naming WHAT and PATH."""
-    st = check_regular_file(path, what)
-    if st.st_size > max_bytes:
+    with open_regular_file(path, what) as f:
+        if os.fstat(f.fileno()).st_size > max_bytes:
+            raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as exc:
+            raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror or exc))
+    if len(data) > max_bytes:  # grew while it was read
         raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
-    try:
-        with open(path, "rb") as f:
-            return f.read(max_bytes + 1)
-    except OSError as exc:
-        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror or exc))
+    return data

@@ -9,6 +9,8 @@ import io
 import queue
 import threading
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
+
 CHUNK = 1024 * 1024
 
 
@@ -53,10 +55,10 @@ class HashingReader(io.RawIOBase):
         pass
 
 
-def sha256_of_file(path):
-    """The hex sha256 of a whole file, read in large chunks."""
+def sha256_of_file(path, what="file"):
+    """The hex sha256 of a whole regular file, read in large chunks (a FIFO is refused, not waited on)."""
     digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
+    with open_regular_file(path, what) as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
