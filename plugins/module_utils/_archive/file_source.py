@@ -12,10 +12,10 @@ that streams its byte range when opened. Symlinks (podman's `L/layer.tar ->
 from __future__ import annotations
 
 import io
-import json
 import posixpath
 import tarfile
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
@@ -94,7 +94,7 @@ def _resolve(path, members, name):
 def _read_json(path, members, name, limit):
     data = _read_bytes(path, _resolve(path, members, name), limit)
     try:
-        return json.loads(data.decode("utf-8"))
+        return json_text.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise BundleError("%s of docker-archive %s is not valid JSON: %s" % (name, path, exc))
 

@@ -89,6 +89,19 @@ def stream_tarball(path, on_member):
     library's tarfile, exactly as in its stream mode; the members' bytes are
     handed out by _Archive.extractfile without tarfile's copies.
     """
+    return _read(path, on_member, whole=True)
+
+
+def scan_tarball(path, on_member):
+    """Read the tarball at PATH only as far as needed: on_member (as for stream_tarball) returns True to stop.
+
+    The same bounds as a load's read (member count, metadata sizes, extended
+    headers); no checksum is computed. Returns whether on_member stopped it.
+    """
+    return _read(path, on_member, whole=False)
+
+
+def _read(path, on_member, whole):
     try:
         codec = detect_codec(path)
         stream = open_tarball(path, codec)
@@ -109,7 +122,10 @@ def stream_tarball(path, on_member):
                     if metadata_bytes > METADATA_TOTAL_MAX_BYTES:
                         raise BundleError("%s holds more than %d bytes of metadata files (manifest.json, configs,"
                                           " layers' json)" % (path, METADATA_TOTAL_MAX_BYTES))
-                on_member(name, member_kind, member_id, member, archive)
+                if on_member(name, member_kind, member_id, member, archive) and not whole:
+                    return True
+            if not whole:
+                return False
             if codec.magic:  # compressed: its end checks the whole stream
                 stream.read_to_end()
         except _STREAM_ERRORS as exc:

@@ -11,12 +11,12 @@ are followed inside the archive only.
 
 from __future__ import annotations
 
-import json
 import lzma
 import posixpath
 import tarfile
 import zlib
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import candidate
@@ -79,7 +79,7 @@ def _candidate(entry, small, sizes, links, where):
 
 def _json(small, links, name, where):
     try:
-        return json.loads(_small_file(small, links, name, where).decode("utf-8"))
+        return json_text.loads(_small_file(small, links, name, where).decode("utf-8"))
     except ValueError as exc:
         raise BundleError("%s of %s is not valid JSON: %s" % (name, where, exc))
 

@@ -13,10 +13,10 @@ for errors. Layers are never read here: they stream into the bundle later.
 
 from __future__ import annotations
 
-import json
 import os
 import tarfile
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import save as _engine_save
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
@@ -68,7 +68,7 @@ def _repo_tags(path):
     try:
         with tarfile.open(path, "r:") as archive:
             with archive.extractfile("manifest.json") as f:
-                manifest = json.loads(f.read().decode("utf-8"))
+                manifest = json_text.loads(f.read().decode("utf-8"))
     except (tarfile.TarError, KeyError, OSError, ValueError, AttributeError) as exc:
         raise BundleError("manifest.json of docker-archive %s cannot be read: %s" % (path, exc))
     return [[tag for tag in (entry.get("RepoTags") or []) if isinstance(tag, str)] for entry in manifest]

@@ -10,9 +10,10 @@ digest instead, so that it still appears.
 
 from __future__ import annotations
 
-import json
 import os
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, records
 
 
@@ -42,7 +43,7 @@ def image_id(store, entry):
         return recorded
     digest = entry.get("digest") or ""
     try:
-        with open(layout.blob_path(store, digest), "rb") as f:
-            return json.loads(f.read().decode("utf-8"))["config"]["digest"].split(":", 1)[1]
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        manifest = layout.read_store_file(layout.blob_path(store, digest), "manifest blob", layout.SMALL_BLOB_MAX_BYTES)
+        return json_text.loads(manifest)["config"]["digest"].split(":", 1)[1]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, BundleError):
         return digest

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout, listing, records, remove
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
@@ -34,8 +35,9 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
     """Prune STORE; return what was (in check mode: would be) removed, and the damaged blobs."""
     result = {"changed": False, "removed": [], "blobs_removed": 0, "bytes_freed": 0, "staging_removed": [],
               "damaged": [], "blobs_deferred": False}
-    if not os.path.isdir(store):
+    if not layout.store_exists(store):
         return result
+    store = layout.check_store(store)
     wanted = set(repository_of(r) for r in repositories or [])
     if verify:
         result["damaged"] = damaged_blobs(store, layout.read_index(store))
@@ -53,6 +55,7 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
     with store_lock(store):
         index = layout.read_index(store)
         result["removed"] = _drop_old(index, keep, wanted)
+        garbage, deferred = remove.plan_garbage(store, index, spared)  # everything checked before a change
         if result["removed"]:
             remove.replace_index(store, index)
         staging = collect.remove_abandoned_staging(store)
@@ -60,7 +63,7 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         result["staging_removed"] = [path for path, size in staging]
         result["bytes_freed"] = sum(size for path, size in staging)
         result["changed"] = bool(result["removed"] or staging)
-        return remove.collect_garbage(store, index, result, spared)
+        return remove.collect_garbage(store, garbage, deferred, result)
 
 
 def _drop_old(index, keep, wanted):
@@ -99,7 +102,11 @@ def damaged_blobs(store, index):
     stored = collect.stored_blobs(store)
     damaged = []
     for digest in sorted(stored):
-        actual = _sha256_of(collect.blob_path(store, digest))
+        try:
+            actual = _sha256_of(collect.blob_path(store, digest))
+        except BundleError as exc:  # a folder or a link in a blob's place
+            damaged.append({"digest": digest, "error": str(exc), "images": sorted(used.get(digest, []))})
+            continue
         if actual is not None and "sha256:" + actual != digest:
             damaged.append({"digest": digest, "error": "its sha256 is %s" % actual,
                             "images": sorted(used.get(digest, []))})
@@ -112,7 +119,7 @@ def damaged_blobs(store, index):
 def _sha256_of(path):
     digest = hashlib.sha256()
     try:
-        with open(path, "rb", buffering=0) as f:
+        with open_regular_file(path, "blob", follow_links=False) as f:
             for chunk in iter(lambda: f.read(_CHUNK), b""):
                 digest.update(chunk)
     except FileNotFoundError:
