@@ -14,6 +14,7 @@ import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, records
 
 
@@ -43,7 +44,7 @@ def image_id(store, entry):
         return recorded
     digest = entry.get("digest") or ""
     try:
-        manifest = layout.read_store_file(layout.blob_path(store, digest), "manifest blob", layout.SMALL_BLOB_MAX_BYTES)
+        manifest = layout.read_store_file(blob_path(store, digest), "manifest blob", layout.SMALL_BLOB_MAX_BYTES)
         return json_text.loads(manifest)["config"]["digest"].split(":", 1)[1]
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, BundleError):
         return digest

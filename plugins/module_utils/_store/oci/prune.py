@@ -23,6 +23,7 @@ import hashlib
 import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout, listing, records, remove
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
@@ -103,7 +104,7 @@ def damaged_blobs(store, index):
     damaged = []
     for digest in sorted(stored):
         try:
-            actual = _sha256_of(collect.blob_path(store, digest))
+            actual = _sha256_of(blob_path(store, digest))
         except BundleError as exc:  # a folder or a link in a blob's place
             damaged.append({"digest": digest, "error": str(exc), "images": sorted(used.get(digest, []))})
             continue

@@ -68,3 +68,20 @@ def test_skip_check_trusts_the_app_tarball_own_image_id(held_back, store):
     forget_records(store)
     again = load_image(dict(name="app1:1", dir=str(held_back), store=str(store), skip_check=True))
     assert again["action"] == "present" and again["image"]["id"] == IMAGE_IDS["app1:1"]
+
+
+def test_a_lone_image_under_other_repo_tags_is_not_the_named_one(bundle, store):
+    """The presence check and the load judge manifest.json alike (the stricter answer): RepoTags must hold the name."""
+    from support.bundles import rewrite_tarball
+
+    load_image(dict(name="app1:1", dir=str(bundle), store=str(store)))
+    forget_records(store)
+    rewrite_tarball(bundle, APP1, lambda entries: [
+        (info, data.replace(b'"app1:1"', b'"other:1"') if info.name == "manifest.json" else data)
+        for info, data in entries])
+    before = tree_snapshot(store)
+    with pytest.raises(BundleError, match="image app1:1 is not among the RepoTags other:1 of manifest.json"):
+        load_image(dict(name="app1:1", dir=str(bundle), store=str(store)))
+    assert tree_snapshot(store) == before
+    info = bundle_info(dict(dir=str(bundle), store=str(store), names=["app1:1"]))
+    assert info["apps"]["app1:1"]["state"] == "unknown" and info["apps"]["app1:1"]["present"] is False
