@@ -68,6 +68,27 @@ def name_key(name):
         return None
 
 
+def name_matcher(names):
+    """A function telling whether a name (anything a file held) is one of NAMES, as docker resolves them.
+
+    Constant time a call: the keys of NAMES are a set, and a name whose last
+    component differs from theirs is told apart without being resolved.
+    """
+    keys = set(key for key in map(name_key, names) if key is not None)
+    tails = set(_tail(key) for key in keys)
+
+    def matches(name):
+        return isinstance(name, str) and _tail(name) in tails and name_key(name) in keys
+
+    return matches
+
+
+def _tail(name):
+    """The last path component of NAME with its tag (':latest' when it has none): equal for equal keys."""
+    last = name.strip(" \t").rsplit("/", 1)[-1]
+    return last if ":" in last else last + ":latest"
+
+
 def same_image(a, b):
     """Whether A and B (either may be anything a file held) are names of the same image."""
     key = name_key(a)

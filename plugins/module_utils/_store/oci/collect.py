@@ -62,21 +62,27 @@ def used_blobs(store, index):
 
     A manifest many names share is read once: linear in the names.
     """
-    used, reached = {}, {}
+    names_of, unkeyed = {}, []  # entry digest -> names; entries whose digest is no string
     for entry in index.get("manifests") or []:
         if not isinstance(entry, dict):
             continue
         digest = entry.get("digest")
-        blobs = reached.get(digest) if isinstance(digest, str) else None
-        if blobs is None:
-            blobs = blobs_of(store, entry)
-            if isinstance(digest, str):
-                reached[digest] = blobs
+        if not isinstance(digest, str):
+            unkeyed.append(entry)
+            continue
+        names = names_of.get(digest)
+        if names is None:
+            names = names_of[digest] = set()
         name = (entry.get("annotations") or {}).get(layout.REF_NAME)
-        for blob in blobs:
-            names = used.setdefault(blob, set())
-            if name:
-                names.add(name)
+        if name:
+            names.add(name)
+    used = {}
+    for digest, names in names_of.items():
+        for blob in blobs_of(store, {"digest": digest}):
+            used.setdefault(blob, set()).update(names)
+    for entry in unkeyed:
+        for blob in blobs_of(store, entry):
+            used.setdefault(blob, set())
     return used
 
 

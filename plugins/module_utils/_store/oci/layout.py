@@ -24,9 +24,9 @@ import tempfile
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder, open_regular_file
-from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, name_matcher, same_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records
-from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest, is_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import FILE_MODE, FOLDER_MODE, check_store_trusted
 
@@ -52,9 +52,10 @@ def lookup(store, name):
     """
     store = check_store(store)
     index = read_index(store)
+    wanted = name_matcher([name])
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME)
-        if ref and same_image(ref, name):
+        if ref and wanted(ref):
             return _describe(store, index, entry)
     return None
 
@@ -119,9 +120,10 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names, anno
     # A name keeps its place in the index (so a reload of the same image
     # changes nothing); a name new to the store is appended.
     kept, placed = [], set()
+    ours = name_matcher(names)
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME) or ""
-        name = next((n for n in names if same_image(ref, n)), None)
+        name = next((n for n in names if same_image(ref, n)), None) if ours(ref) else None
         if name is None:
             kept.append(entry)
         elif name not in placed:
@@ -206,9 +208,22 @@ def read_index(store):
     if not isinstance(index, dict) or index.get("schemaVersion") != 2 or not isinstance(index.get("manifests"), list) \
             or index.get("mediaType", MEDIA_INDEX) != MEDIA_INDEX:
         raise BundleError("store index %s is not an OCI image index (schemaVersion 2, a manifests list)" % path)
-    for position, entry in enumerate(index["manifests"]):
-        _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
+    _check_descriptors(index["manifests"], path)
     return index
+
+
+def _check_descriptors(entries, path):
+    """Refuse an entry of the store index PATH that is no OCI descriptor; quick for the many that are."""
+    digests = set()
+    for position, entry in enumerate(entries):
+        if type(entry) is dict:  # pylint: disable=unidiomatic-typecheck  # JSON gives exact types; bool is no size
+            digest, size, annotations = entry.get("digest"), entry.get("size"), entry.get("annotations", {})
+            if type(digest) is str and (digest in digests or is_digest(digest)) \
+                    and type(entry.get("mediaType")) is str and type(size) is int and size >= 0 \
+                    and type(annotations) is dict and set(map(type, annotations.values())) <= {str}:  # noqa: E721
+                digests.add(digest)
+                continue
+        _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
 
 
 def _check_descriptor(entry, where):

@@ -72,7 +72,10 @@ def _drop_old(index, keep, wanted):
     if keep is None:
         return []
     by_repository = {}
+    tails = set(r.rsplit("/", 1)[-1] for r in wanted)  # a name of another last component is told apart unresolved
     for position, name, entry in listing.named_entries(index):
+        if tails and name.strip(" \t").rsplit("/", 1)[-1].split(":", 1)[0] not in tails:
+            continue
         repository = _safe_repository(name)
         if repository is not None and (not wanted or repository in wanted):
             by_repository.setdefault(repository, []).append((records.loaded_at(entry), position, name))

@@ -23,7 +23,7 @@ import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
-from ansible_collections.fleetimage.separated.plugins.module_utils._reference import name_key
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import name_key, name_matcher
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
 
@@ -54,11 +54,11 @@ def remove(store, names, check_mode=False):
 
 def split_entries(index, names):
     """(entries kept, [names removed]) of INDEX without the entries named one of NAMES."""
-    wanted = set(name_key(name) for name in names)
+    wanted = name_matcher(names)
     kept, removed = [], []
     for entry in index.get("manifests") or []:
         ref = (entry.get("annotations") or {}).get(layout.REF_NAME) if isinstance(entry, dict) else None
-        if ref and name_key(ref) in wanted:
+        if ref and wanted(ref):
             removed.append(ref)
         else:
             kept.append(entry)
