@@ -17,6 +17,7 @@ import tarfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import BoundedTarInfo, limited_members
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 MANIFEST_MAX_BYTES = 10 * 1024 * 1024
@@ -30,11 +31,22 @@ def read_docker_archive(path):
     Each is an ImageSource named by its first RepoTag (None when it has none);
     give it another name with image._replace(name=...).
     """
+    return [image for image, tags in read_tagged_images(path)]
+
+
+def read_tagged_images(path):
+    """[(ImageSource, every RepoTag)] of the docker-archive at PATH, in manifest.json order.
+
+    The archive's headers are read as a load reads a bundle's (pax and long
+    names bounded, a member limit), its manifest.json and configs within
+    their size limits and parsed by json_text.
+    """
     members = _index_members(path)
     manifest = _read_json(path, members, "manifest.json", MANIFEST_MAX_BYTES)
     if not isinstance(manifest, list) or not manifest:
         raise BundleError("manifest.json of docker-archive %s lists no image" % path)
-    return [_image(path, members, entry) for entry in manifest]
+    images = [_image(path, members, entry) for entry in manifest]
+    return [(image, list(entry.get("RepoTags") or [])) for image, entry in zip(images, manifest)]
 
 
 def _image(path, members, entry):
@@ -56,8 +68,8 @@ def _image(path, members, entry):
 def _index_members(path):
     """{normalized name: TarInfo} of every member; the last of a repeated name wins, as tar does."""
     try:
-        with tarfile.open(path, "r:") as archive:
-            return {_normalize(info.name): info for info in archive.getmembers()}
+        with tarfile.open(path, "r:", tarinfo=BoundedTarInfo) as archive:
+            return {_normalize(info.name): info for info in limited_members(archive, "docker-archive %s" % path)}
     except tarfile.ReadError as exc:
         raise BundleError("%s is not an uncompressed tar archive (a docker-archive): %s" % (path, exc))
     except OSError as exc:

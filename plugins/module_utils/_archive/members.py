@@ -18,6 +18,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io.codecs im
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import open_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import (
+    ARCHIVE_MAX_MEMBERS,
     EXTENDED_HEADER_MAX_BYTES,
     MAX_MEMBERS,
     METADATA_MEMBER_MAX_BYTES,
@@ -109,7 +110,7 @@ def _read(path, on_member, whole):
         raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
     with stream:
         try:
-            tar = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=_BoundedTarInfo)
+            tar = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=BoundedTarInfo)
             archive = _Archive(tar, stream)
             metadata_bytes = 0
             for count, member in enumerate(tar, 1):
@@ -147,14 +148,22 @@ _EXTENDED_HEADER_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, ta
 _HeaderError = tarfile.SubsequentHeaderError
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
+def limited_members(tar, where, limit=ARCHIVE_MAX_MEMBERS):
+    """The members of TAR (opened with tarinfo=BoundedTarInfo), refusing more than LIMIT: WHERE names it."""
+    for count, member in enumerate(tar, 1):
+        if count > limit:
+            raise BundleError("%s holds more than %d members" % (where, limit))
+        yield member
+
+
+class BoundedTarInfo(tarfile.TarInfo):
     """A tar header whose pax or GNU long-name data, read whole by tarfile, is bounded."""
 
     def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name  # the overridden method's name
         if self.type in _EXTENDED_HEADER_TYPES and self.size > EXTENDED_HEADER_MAX_BYTES:
             raise _HeaderError("an extended header (pax or GNU long name) of %d bytes, more than the %d allowed"
                                % (self.size, EXTENDED_HEADER_MAX_BYTES))
-        return super(_BoundedTarInfo, self)._proc_member(tarfile)
+        return super(BoundedTarInfo, self)._proc_member(tarfile)
 
 
 class _Archive(object):

@@ -18,6 +18,7 @@ import zlib
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, candidate
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import BoundedTarInfo, limited_members
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 CHUNK = 1024 * 1024
@@ -36,8 +37,8 @@ def read_archive_metadata(stream, where):
     small, sizes, links = {}, {}, {}
     kept = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:
-            for member in tar:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK, tarinfo=BoundedTarInfo) as tar:
+            for member in limited_members(tar, where):
                 name = _normalize(member.name)
                 if member.isdir():
                     continue

@@ -58,3 +58,35 @@ def test_save_on_a_full_disk_names_dest_and_the_cause(tiny_fs):
     assert message.startswith("writing bundle %s failed: No space left on device" % dest), message
     assert "Errno" not in message and ".save-" not in message and "nothing was left behind" in message
     assert os.listdir(tiny_fs) == []
+
+
+# The docker-archives a save reads go through the load's bounded tar headers and a member limit
+
+
+def _archive_with(tmp_path, raw):
+    """A copy of the app1 docker-archive with RAW tar blocks in front of its members."""
+    import shutil
+
+    path = tmp_path / "hostile.tar"
+    shutil.copyfile(ARCHIVES[0], path)
+    data = path.read_bytes()
+    path.write_bytes(raw + data)
+    return str(path)
+
+
+@pytest.mark.parametrize("hostile", ["pax", "members"])
+def test_save_refuses_a_hostile_docker_archive_with_a_message(tmp_path, hostile):
+    import tarfile
+
+    from support.bundles import stray_folder_headers
+
+    if hostile == "pax":
+        header = tarfile.TarInfo("././@PaxHeader")
+        header.type, header.size = tarfile.XHDTYPE, 4 * 1024 * 1024
+        raw, words = header.tobuf(format=tarfile.USTAR_FORMAT) + b"9" * header.size, "an extended header"
+    else:
+        raw, words = stray_folder_headers(70000), "holds more than 65536 members"
+    archive = _archive_with(tmp_path, raw)
+    with pytest.raises(BundleError, match=words):
+        save(tmp_path / "bundle", archives=[archive] + ARCHIVES[1:])
+    assert not (tmp_path / "bundle").exists()
