@@ -163,8 +163,18 @@ def check_removable(store, blobs):
             raise BundleError("the store %s: blob %s is not a regular file (a folder or a link); nothing was"
                               " changed: remove it by hand" % (store, path))
     if blobs and not os.access(folder, os.W_OK):
-        raise BundleError("the store %s: its folder %s cannot be written by this user (uid %d), so no blob could"
-                          " be removed; nothing was changed" % (store, folder, os.geteuid()))
+        raise BundleError("the store %s: its folder %s %s, so no blob could be removed; nothing was changed"
+                          % (store, folder, _why_unwritable(folder)))
+
+
+def _why_unwritable(folder):
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return "is on a read-only file system (%s)" % os.strerror(errno.EROFS)
+    return "cannot be written by this user (uid %d: %s)" % (os.geteuid(), os.strerror(errno.EACCES))
 
 
 def remove_blobs(store, blobs):

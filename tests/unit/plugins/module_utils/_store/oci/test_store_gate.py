@@ -211,3 +211,79 @@ def _claims_hold(result, store, before, after, done):
     return (after["index.json"] == done["index.json"] and left <= set(before)
             and not any(p == c or p.startswith(c + "/") for p in after for c in claimed)
             and result["blobs_removed"] == len(blobs(before) - blobs(after)))
+
+
+@pytest.fixture
+def read_only_store(tmp_path, bundle):
+    """A loaded store on a tmpfs remounted read-only (a real EROFS)."""
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % done.stderr.strip())
+    try:
+        store = mount / "store"
+        loaded_store(bundle, store)
+        (store / ".fleetimage-staging-gone").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield store
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_remove_and_prune_on_a_read_only_store_are_messages(read_only_store):
+    before = tree_snapshot(read_only_store)
+    for call in (lambda: remove_images(dict(names=["app2:1"], store=str(read_only_store))),
+                 lambda: prune_store(dict(store=str(read_only_store), keep=1))):
+        with pytest.raises(BundleError) as err:
+            call()
+        assert "Read-only file system" in str(err.value) and str(read_only_store) in str(err.value)
+        assert "Errno" not in str(err.value)
+    assert tree_snapshot(read_only_store) == before
+
+
+AS_NOBODY = """
+import sys
+sys.path[:0] = sys.argv[2:]
+import os
+from support.operations import module_params, prune_store, remove_images
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+import datetime, tarfile, zlib, json, hashlib, fcntl, shutil, tempfile  # noqa: E401,F401  # imported as root
+module_params("separated_image_remove"), module_params("separated_image_prune")  # the modules, imported as root
+os.setgid(65534)
+os.setuid(65534)
+for name, call in (("remove", lambda: remove_images({"names": ["app2:1"], "store": sys.argv[1]})),
+                   ("prune", lambda: prune_store({"store": sys.argv[1], "keep": 1}))):
+    try:
+        call()
+        print(name, "done")
+    except BundleError as exc:
+        print(name, "refused:", exc)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs remove and prune as another user: needs root")
+def test_remove_and_prune_as_another_user_on_a_root_owned_store_are_messages(bundle):
+    import subprocess
+    import sys
+    import tempfile
+
+    top = tempfile.mkdtemp(prefix="fleetimage-nobody-")
+    try:
+        os.chmod(top, 0o755)
+        store = os.path.join(top, "store")
+        loaded_store(bundle, store)
+        os.mkdir(os.path.join(store, ".fleetimage-staging-gone"))  # work for prune: an abandoned load
+        before = tree_snapshot(store)
+        done = subprocess.run([sys.executable, "-c", AS_NOBODY, store] + sys.path, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert [line.split()[:2] for line in lines] == [["remove", "refused:"], ["prune", "refused:"]], lines
+        assert all("Permission denied" in line and store in line and "Errno" not in line for line in lines), lines
+        assert tree_snapshot(store) == before
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
