@@ -128,9 +128,9 @@ def scale(work, bundle, sizes):
         for label, call, params in steps:
             measured = step(call, params)
             rows.append(dict(measured, names=names, index_bytes=size, step=label))
-            print("%7d names  %-24s %7.2f s  %6.1f MiB  %s" % (names, label, measured["seconds"] or -1,
-                                                              (measured["vmhwm_kib"] or 0) / 1024.0,
-                                                              measured["outcome"][:60]), flush=True)
+            shown = (names, label, measured["seconds"] or -1, (measured["vmhwm_kib"] or 0) / 1024.0,
+                     measured["outcome"][:60])
+            print("%7d names  %-24s %7.2f s  %6.1f MiB  %s" % shown, flush=True)
         shutil.rmtree(store)
     return rows
 
@@ -167,7 +167,7 @@ def _pax(put):
     header = tarfile.TarInfo("././@PaxHeader")
     header.type, header.size = tarfile.XHDTYPE, 128 * MIB
     put(header.tobuf(format=tarfile.USTAR_FORMAT))
-    for _ in range(128):
+    for dummy in range(128):
         put(b"9" * MIB)
 
 
@@ -235,9 +235,9 @@ def hostile(work):
         for label, call, params in steps:
             measured = step(call, params)
             rows.append(dict(measured, case=case, module=label))
-            print("%-14s %-12s %6.1f MiB %6.2f s  %s" % (case, label, (measured["vmhwm_kib"] or 0) / 1024.0,
-                                                       measured["seconds"] or -1, measured["outcome"][:90]),
-                  flush=True)
+            shown = (case, label, (measured["vmhwm_kib"] or 0) / 1024.0, measured["seconds"] or -1,
+                     measured["outcome"][:90])
+            print("%-14s %-12s %6.1f MiB %6.2f s  %s" % shown, flush=True)
         shutil.rmtree(folder)
     return rows
 
@@ -249,8 +249,8 @@ def write_report(scale_rows, hostile_rows):
                    "cpus": os.cpu_count()}, f, indent=1)
     lines = ["| names | index.json | step | seconds | peak MiB |", "|---:|---:|---|---:|---:|"]
     for row in scale_rows:
-        lines.append("| %d | %.1f MiB | %s | %.2f | %.0f |" % (row["names"], row["index_bytes"] / MIB, row["step"],
-                                                              row["seconds"], row["vmhwm_kib"] / 1024.0))
+        shown = (row["names"], row["index_bytes"] / MIB, row["step"], row["seconds"], row["vmhwm_kib"] / 1024.0)
+        lines.append("| %d | %.1f MiB | %s | %.2f | %.0f |" % shown)
     lines += ["", "| input | module | peak MiB | outcome |", "|---|---|---:|---|"]
     for row in hostile_rows:
         lines.append("| %s | %s | %.0f | %s |" % (row["case"], row["module"], (row["vmhwm_kib"] or 0) / 1024.0,

@@ -28,7 +28,7 @@ description:
     of the app tarball and the image id; when the index's C(appHash) equals the record, the module
     decides from C(index.json) alone and reads no tarball, at any image size. An image without that
     record (loaded by version 0.1.0 or another tool), and every image in a container engine, is
-    compared by image id: the app tarball's sha256 is checked against the index's C(appHash) first
+    compared by image id. The app tarball's sha256 is checked against the index's C(appHash) first
     (an app tarball that is not the one the index names is never RV(action=present), so an old app
     tarball copied into a new, signed bundle cannot hold a host at the old image), then the id is
     read from its C(manifest.json) and config; the app tarball is decompressed up to those two

@@ -216,11 +216,12 @@ def _check_descriptors(entries, path):
     """Refuse an entry of the store index PATH that is no OCI descriptor; quick for the many that are."""
     digests = set()
     for position, entry in enumerate(entries):
-        if type(entry) is dict:  # pylint: disable=unidiomatic-typecheck  # JSON gives exact types; bool is no size
+        if isinstance(entry, dict):
             digest, size, annotations = entry.get("digest"), entry.get("size"), entry.get("annotations", {})
-            if type(digest) is str and (digest in digests or is_digest(digest)) \
-                    and type(entry.get("mediaType")) is str and type(size) is int and size >= 0 \
-                    and type(annotations) is dict and set(map(type, annotations.values())) <= {str}:  # noqa: E721
+            if isinstance(digest, str) and (digest in digests or is_digest(digest)) \
+                    and isinstance(entry.get("mediaType"), str) and isinstance(size, int) \
+                    and not isinstance(size, bool) and size >= 0 and isinstance(annotations, dict) \
+                    and set(map(type, annotations.values())) <= {str}:
                 digests.add(digest)
                 continue
         _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
@@ -280,7 +281,6 @@ def staging_file(folder, prefix="tmp"):
         _unlink_quietly(path)
         raise
     return fd, path
-
 
 
 def _read_blob(store, digest, check=False):

@@ -22,7 +22,7 @@ import stat
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, broken_candidate, candidate
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import SMALL_BLOB_MAX_BYTES, check_store, read_index, read_store_file
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -106,7 +106,6 @@ def _blob_bytes(store, digest, what):
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise BundleError("%s blob %s does not match its digest" % (what, path))
     return data
-
 
 
 def _read_limited(path):

@@ -205,7 +205,9 @@ def test_every_file_system_call_of_remove_and_prune_may_fail(bundle, tmp_path, o
 
 
 def _claims_hold(result, store, before, after, done):
-    blobs = lambda snap: set(p for p in snap if p.startswith("blobs/sha256/"))  # noqa: E731
+    def blobs(snap):
+        return set(p for p in snap if p.startswith("blobs/sha256/"))
+
     left = set(after) - set(done)
     claimed = set(os.path.relpath(p, str(store)) for p in result.get("staging_removed", []))
     return (after["index.json"] == done["index.json"] and left <= set(before)
