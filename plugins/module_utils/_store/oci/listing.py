@@ -10,8 +10,6 @@ digest instead, so that it still appears.
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
@@ -32,8 +30,9 @@ def named_entries(index):
 
 def names_and_ids(store):
     """{name: image id} of every name in STORE; {} for a store that does not exist."""
-    if not os.path.isdir(store):
+    if not layout.store_exists(store):
         return {}
+    store = layout.check_store(store)  # the gate, also for --diff's look before a remove or prune
     index = layout.read_index(store)
     return dict((name, image_id(store, entry)) for unused_position, name, entry in named_entries(index))
 

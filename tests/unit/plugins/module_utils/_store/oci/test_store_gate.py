@@ -50,7 +50,11 @@ def _save(bundle, store):
                             executable=None, compression_level=6, force=False))
 
 
-MODULES = {"load": _load, "info": _info, "remove": _remove, "prune": _prune, "save": _save}
+def _remove_diff(bundle, store):
+    return remove_images(dict(names=["app2:1"], store=str(store)), diff=True)  # its look before the removal too
+
+
+MODULES = {"load": _load, "info": _info, "remove": _remove, "prune": _prune, "save": _save, "remove --diff": _remove_diff}
 
 
 def loaded_store(bundle, store):
