@@ -19,6 +19,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io import js
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import BoundedTarInfo, limited_members
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 
 MANIFEST_MAX_BYTES = 10 * 1024 * 1024
 CONFIG_MAX_BYTES = 32 * 1024 * 1024
@@ -68,12 +69,13 @@ def _image(path, members, entry):
 def _index_members(path):
     """{normalized name: TarInfo} of every member; the last of a repeated name wins, as tar does."""
     try:
-        with tarfile.open(path, "r:", tarinfo=BoundedTarInfo) as archive:
-            return {_normalize(info.name): info for info in limited_members(archive, "docker-archive %s" % path)}
+        with open_regular_file(path, "docker-archive") as raw:  # a FIFO is refused, not waited on
+            with tarfile.open(fileobj=raw, mode="r:", tarinfo=BoundedTarInfo) as archive:
+                return {_normalize(info.name): info for info in limited_members(archive, "docker-archive %s" % path)}
     except tarfile.ReadError as exc:
         raise BundleError("%s is not an uncompressed tar archive (a docker-archive): %s" % (path, exc))
     except OSError as exc:
-        raise BundleError("docker-archive %s cannot be read: %s" % (path, exc))
+        raise BundleError("docker-archive %s cannot be read: %s" % (path, exc.strerror or exc))
 
 
 def _normalize(name):

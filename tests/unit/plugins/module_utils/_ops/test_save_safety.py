@@ -90,3 +90,23 @@ def test_save_refuses_a_hostile_docker_archive_with_a_message(tmp_path, hostile)
     with pytest.raises(BundleError, match=words):
         save(tmp_path / "bundle", archives=[archive] + ARCHIVES[1:])
     assert not (tmp_path / "bundle").exists()
+
+
+def test_save_refuses_a_fifo_as_docker_archive_without_blocking(tmp_path):
+    import threading
+
+    fifo = tmp_path / "archive.tar"
+    os.mkfifo(fifo)
+    outcome = {}
+
+    def run():
+        try:
+            save(tmp_path / "bundle", archives=[str(fifo)] + ARCHIVES[1:])
+        except BundleError as exc:
+            outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the save hangs on a FIFO"
+    assert outcome["error"] == "docker-archive %s is not a regular file" % fifo
