@@ -293,3 +293,21 @@ def test_remove_and_prune_as_another_user_on_a_root_owned_store_are_messages(bun
         assert tree_snapshot(store) == before
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_a_load_never_reuses_a_blob_that_is_no_regular_file(bundle, tmp_path, kind):
+    store = tmp_path / "store"
+    load_image(dict(name="app1:1", dir=str(bundle), store=str(store)))
+    shared = sorted(blobs_of_name(store, "app1:1"), key=lambda h: -(store / "blobs" / "sha256" / h).stat().st_size)[0]
+    blob = store / "blobs" / "sha256" / shared  # the largest: a layer app2 shares (base or lib)
+    outside = tmp_path / "outside"
+    blob.rename(outside)
+    if kind == "link":
+        blob.symlink_to(outside)
+    else:
+        blob.mkdir()
+    before, outside_before = tree_snapshot(store), outside.read_bytes()
+    with pytest.raises(BundleError, match="blob %s is not a regular file" % re.escape(str(blob))):
+        load_image(dict(name="app2:1", dir=str(bundle), store=str(store)))
+    assert tree_snapshot(store) == before and outside.read_bytes() == outside_before
