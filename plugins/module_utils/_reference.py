@@ -93,3 +93,16 @@ def same_image(a, b):
     """Whether A and B (either may be anything a file held) are names of the same image."""
     key = name_key(a)
     return key is not None and key == name_key(b)
+
+
+def repository_of(name):
+    """The repository of an image name, fully qualified: app1:1 -> docker.io/library/app1."""
+    return docker_reference(name).rsplit(":", 1)[0]  # docker_reference adds ':latest' to a name without a tag
+
+
+def repository_or_none(name):
+    """repository_of(NAME), or None for a name another tool wrote that is no image name (a digest reference)."""
+    try:
+        return repository_of(name)
+    except BundleError:
+        return None

@@ -8,7 +8,7 @@ import errno
 import os
 import stat
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 
 def fsync_folder(path):
@@ -70,7 +70,7 @@ def check_regular_file(path, what):
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror))
+        raise BundleError("%s %s cannot be read: %s" % (what, path, os_reason(exc)))
     if not stat.S_ISREG(st.st_mode):
         raise BundleError("%s %s is not a regular file" % (what, path))
     return st
@@ -84,7 +84,7 @@ def read_bounded_file(path, what, max_bytes):
                 raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
             data = f.read(max_bytes + 1)
     except OSError as exc:
-        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror or exc))
+        raise BundleError("%s %s cannot be read: %s" % (what, path, os_reason(exc)))
     if len(data) > max_bytes:  # grew while it was read
         raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
     return data

@@ -57,10 +57,15 @@ class HashingReader(io.RawIOBase):
 
 def sha256_of_file(path, what="file"):
     """The hex sha256 of a whole regular file, read in large chunks (a FIFO is refused, not waited on)."""
-    digest = hashlib.sha256()
     with open_regular_file(path, what) as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
+        return sha256_of_reader(f)
+
+
+def sha256_of_reader(f):
+    """The hex sha256 of what is left to read in the file object F."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: f.read(CHUNK), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

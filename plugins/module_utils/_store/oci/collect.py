@@ -24,7 +24,7 @@ import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_sha256_hex
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
@@ -44,7 +44,7 @@ def blobs_of(store, entry):
     except (OSError, IOError) as exc:
         if exc.errno == errno.ENOENT:
             return used  # already gone: the image is broken, nothing to follow
-        raise BundleError("the store %s: blob %s cannot be read: %s" % (store, digest, exc.strerror))
+        raise BundleError("the store %s: blob %s cannot be read: %s" % (store, digest, os_reason(exc)))
     except ValueError as exc:
         raise BundleError("the store %s: manifest %s is not valid JSON (%s); no blob was removed" % (store, digest, exc))
     if not isinstance(document, dict):
@@ -187,7 +187,7 @@ def remove_blobs(store, blobs):
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise BundleError("the store %s: blob %s cannot be removed: %s (the names are gone from index.json;"
-                                  " a prune removes the blobs left)" % (store, digest, exc.strerror))
+                                  " a prune removes the blobs left)" % (store, digest, os_reason(exc)))
             continue
         freed += size
     if blobs:

@@ -21,7 +21,7 @@ import stat
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, broken_candidate, candidate
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import SMALL_BLOB_MAX_BYTES, check_store, read_index, read_store_file
 
@@ -81,7 +81,7 @@ def _image(store, manifest_digest):
         try:
             st = os.lstat(path)
         except OSError as exc:
-            raise BundleError("layer blob %s cannot be read: %s" % (path, exc.strerror))
+            raise BundleError("layer blob %s cannot be read: %s" % (path, os_reason(exc)))
         if not stat.S_ISREG(st.st_mode):
             raise BundleError("layer blob %s is not a regular file (a link or a folder in the store)" % path)
         size = st.st_size
@@ -102,7 +102,7 @@ def _blob_bytes(store, digest, what):
     try:
         data = _read_limited(path)
     except (OSError, IOError) as exc:
-        raise BundleError("%s blob %s cannot be read: %s" % (what, path, exc.strerror or exc))
+        raise BundleError("%s blob %s cannot be read: %s" % (what, path, os_reason(exc)))
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise BundleError("%s blob %s does not match its digest" % (what, path))
     return data
