@@ -18,8 +18,8 @@
 # units step, ansible-test runs tests/unit/ and pytest runs the rest of tests/.
 # TEST_WORKERS: pytest-xdist workers for pytest (default auto: one per core; 0
 # runs pytest in one process). Tests that share the fleet, the installed
-# artifact or the engine daemons run in one worker (--dist loadgroup, groups set
-# in tests/conftest.py), every other test file in a worker of its own choosing.
+# artifact or the engine daemons run in one worker (--dist loadscope, the scopes
+# set in tests/conftest.py), every other test file in a worker of its own choosing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -97,7 +97,7 @@ if has_step pytest; then
     workers=()
     # A venv without pytest-xdist (requirements/ansible-core-*.txt) runs pytest in one process.
     if [ "${TEST_WORKERS:-auto}" != 0 ] && "$VENV/bin/python" -c "import xdist" 2>/dev/null; then
-        workers=(-n "${TEST_WORKERS:-auto}" --dist loadgroup)
+        workers=(-n "${TEST_WORKERS:-auto}" --dist loadscope)
     fi
     PYTEST_LOG=$RUN_DIR/pytest.log
     pytest_rc=0
