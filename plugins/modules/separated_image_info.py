@@ -315,7 +315,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = bundle_info(module.params)
+        result = bundle_info(module.params, warn=module.warn)
     except BundleError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

@@ -356,7 +356,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = load_image(module.params, check_mode=module.check_mode, diff=module._diff)
+        result = load_image(module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn)
     except BundleError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
