@@ -53,7 +53,7 @@ options:
   engine_state:
     description:
       - The folder where O(engine=podman), V(docker), V(containerd) and V(isula) loads are remembered
-        (C(loads.json)): per engine instance and name, the sha256 of the app tarball loaded and the image id
+        in C(loads.json), per engine instance and name, as the sha256 of the app tarball loaded and the image id
         it became. A later run whose index gives the same app tarball sha256 asks the engine once whether the
         name still holds that image, and reads no tarball; without an entry it reads the app tarball's
         image id. Written by M(fleetimage.separated.separated_image_load), read by it and by

@@ -22,20 +22,24 @@ from __future__ import annotations
 import io
 import tarfile
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.inflation import InflationCheck
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, HashingReader
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 
-def write_merged_archive(tarballs, sink, name):
+def write_merged_archive(tarballs, sink, name, verify):
     """Write the members of TARBALLS (app first) as one uncompressed docker-archive to SINK.
 
-    Each of TARBALLS has a `path` and the checks of its bytes a bundle asks
-    (see _bundle/checked_tarball.py): layer_reader(layer), check_read(sha256)
-    once it is read whole, check_unreadable() when reading it failed. The end
-    of the archive is written only after every check passed. Returns (the
-    image (see DockerArchive.image), the sha256 of the app tarball's bytes).
+    Each of TARBALLS has a `path` and check_sum(actual=None), which fails
+    when the file's sha256 is not the bundle's (_bundle/index.py's Tarball).
+    With VERIFY, each is checked when it has been read whole, with the sha256
+    of the same pass; a tarball that inflates far beyond its size is checked
+    there and then (_archive/inflation.py); and one that cannot be read is
+    checked first (a wrong file is likelier than a broken one). The end of
+    the archive is written only after every check passed. Returns (the image
+    (see DockerArchive.image), the sha256 of the app tarball's bytes).
     """
     archive = DockerArchive()
     # Not the buffered "w|" stream: what reached SINK when an error is raised
@@ -43,28 +47,31 @@ def write_merged_archive(tarballs, sink, name):
     out = tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK)
     digests = []
     for tarball in tarballs:
+        inflation = InflationCheck(tarball.path, tarball.check_sum if verify else None)
         try:
-            digest = stream_tarball(tarball.path, _copier(archive, out, tarball))
+            digest = stream_tarball(tarball.path, _copier(archive, out, tarball.path, inflation))
         except BundleError:
-            tarball.check_unreadable()
+            if verify:
+                tarball.check_sum()
             raise
-        tarball.check_read(digest)
+        if verify:
+            tarball.check_sum(digest)
         digests.append(digest)
     image = archive.image(name, lambda diff_id: False)
     out.close()  # the end-of-archive blocks: from here the engine may take the archive as whole
     return image, digests[0]
 
 
-def _copier(archive, out, tarball):
-    """The on_member callback that copies each member of TARBALL into OUT."""
+def _copier(archive, out, path, inflation):
+    """The on_member callback that copies each member of the tarball PATH into OUT, layers counted by INFLATION."""
 
     def on_member(member_name, kind, member_id, member, tar):
-        kept = archive.collect(tarball.path, member_name, kind, member_id, member, tar)
+        kept = archive.collect(path, member_name, kind, member_id, member, tar)
         info = _clean_header(member_name, member)
         if kind == "layer_dir":
             out.addfile(info)
         elif kind == "layer_tar":
-            layer = HashingReader(tarball.layer_reader(tar.extractfile(member)))
+            layer = HashingReader(inflation.reader(tar.extractfile(member)))
             out.addfile(info, layer)
             archive.layer_digests[member_id] = "sha256:" + layer.sha256.hexdigest()
         elif kept is not None:

@@ -10,7 +10,6 @@ tarball paths -> (check mode: done) -> store load, which moves the name.
 from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.checked_tarball import checked_tarballs
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import diff as _diff
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import presence as _presence
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
@@ -66,7 +65,7 @@ def load_image(params, check_mode=False, diff=False, warn=None):
         hints = dict((part, _bundle_index.layer_hints(entry, part)) for part in ("base", "lib"))
         outcome = store.load(tarballs, name, hints, verify)
     else:  # an engine takes every tarball, read once, each checked as it ends
-        outcome = store.load(checked_tarballs(tarballs, verify), name)
+        outcome = store.load(tarballs, name, verify)
     outcome["image"]["name"] = name
     result.update(outcome, action="loaded", checksums_verified=verify)
     after = _diff.snapshot(store, [name]) if diff else None

@@ -8,8 +8,9 @@ A store offers these calls:
         known: the OCI store's record, an engine's remembered load (engine/memory.py))
     load(...) -> {"changed", "image", "layers_written", "layers_reused", "bytes_written"},
         committing nothing unless every check passed:
-        the OCI store: load(tarballs, name, layer_hints, verify), the index's Tarballs
-        an engine: load(checked_tarballs, name), each a _bundle.checked_tarball.CheckedTarball
+        the OCI store: load(tarballs, name, layer_hints, verify), the layer hints the index gives
+        an engine: load(tarballs, name, verify), taking every tarball whole (no hints)
+        (tarballs: _bundle/index.py's Tarballs, which check themselves: no store imports _bundle)
     snapshot(names) -> {name: image id}: every name of the OCI store; an engine's NAMES
     remove(names, check_mode) -> {"changed", "removed", "absent", "blobs_removed", ...}
     prune(keep, repositories, verify, check_mode) -> {"changed", "removed", ...}

@@ -16,8 +16,8 @@ engine object's.
     load named it otherwise), say whether anything changed, and remember
     the load (memory.py) for the next run's presence check
 
-The tarballs come with the checks the bundle asks of their bytes (see
-_bundle/checked_tarball.py): the engine flow knows nothing of the bundle
+The tarballs check themselves against the bundle's index (check_sum, see
+_bundle/index.py's Tarball): the engine flow knows nothing of the bundle
 format.
 """
 
@@ -42,8 +42,11 @@ def lookup(engine, name, remembered=None):
     return facts
 
 
-def load(engine, tarballs, name, remembered=None):
-    """Load the image NAME from TARBALLS (app first, each a CheckedTarball) into ENGINE; return the outcome.
+def load(engine, tarballs, name, verify, remembered=None):
+    """Load the image NAME from TARBALLS (app first) into ENGINE; return the outcome.
+
+    TARBALLS: each with part, path and check_sum(actual=None); with VERIFY,
+    each is checked as it has been streamed (see _archive/merged.py).
 
     The engine takes the whole archive and keeps the layers it has once, by
     itself: no layer hints are needed.
@@ -53,7 +56,7 @@ def load(engine, tarballs, name, remembered=None):
     loaded = {}
 
     def write(sink):
-        loaded["image"], loaded["app_sha256"] = write_merged_archive(tarballs, sink, name)
+        loaded["image"], loaded["app_sha256"] = write_merged_archive(tarballs, sink, name, verify)
 
     bytes_sent = engine.load(write)
     image = loaded["image"]
