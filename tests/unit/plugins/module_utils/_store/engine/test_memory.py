@@ -36,7 +36,7 @@ def test_a_load_is_remembered_for_the_same_engine_name_and_image_only(folder, mo
     assert warnings == []
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
     assert stat.S_IMODE(os.stat(folder / "loads.json").st_mode) == 0o644
-    assert [entry for entry in os.listdir(folder)] == ["loads.json"]  # no temporary file left
+    assert os.listdir(folder) == ["loads.json"]  # no temporary file left
 
     later, warnings = remembered(folder)  # the next run reads the file
     assert later.app_sha256(Docker(), "app1:1", IMAGE) == APP
