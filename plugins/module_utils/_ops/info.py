@@ -19,7 +19,7 @@ import stat
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import verify as _bundle_verify
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import presence as _presence
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
@@ -42,7 +42,7 @@ def bundle_info(params, warn=None):
     signed = signature.for_info(params, bundle_dir, index_bytes)
     index = _bundle_index.parse_index(bundle_dir, index_bytes) if bundle_dir else given_index
     names = list(dict.fromkeys(normalize_name(n) for n in params.get("names") or [])) or sorted(index)
-    store = open_store(params, warn)
+    store = open_store(params, warn=warn)
 
     apps, tarballs_of = {}, {}
     for name in names:
@@ -117,7 +117,7 @@ def _size(tarball):
     try:
         st = os.stat(tarball.path)
     except OSError as exc:
-        return None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror)
+        return None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc))
     if not stat.S_ISREG(st.st_mode):
         return None, "%s tarball %s is not a regular file" % (tarball.part, tarball.path)
     return st.st_size, None

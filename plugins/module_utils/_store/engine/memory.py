@@ -30,7 +30,7 @@ import re
 import stat
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import check_store_trusted
 
@@ -75,7 +75,7 @@ class Memory(object):
             self._write(loads)
         except OSError as exc:
             self._warn("the engine state file %s could not be written (%s): the next run reads the app tarball"
-                       " to check its image" % (self.path, exc.strerror or exc))
+                       " to check its image" % (self.path, os_reason(exc)))
         except BundleError as exc:
             self._warn("the engine state file %s was not written: %s" % (self.path, exc))
 
@@ -98,7 +98,7 @@ class Memory(object):
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise BundleError("it cannot be checked (%s)" % (exc.strerror or exc))
+            raise BundleError("it cannot be checked (%s)" % os_reason(exc))
         if not stat.S_ISREG(st.st_mode):
             raise BundleError("it is not a regular file (a symbolic link, or another kind of file)")
         if st.st_uid not in (os.geteuid(), 0):
@@ -113,7 +113,7 @@ class Memory(object):
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            raise BundleError("it cannot be read (%s)" % (exc.strerror or exc))
+            raise BundleError("it cannot be read (%s)" % os_reason(exc))
         if len(data) > MAX_BYTES:
             raise BundleError("it is larger than %d bytes" % MAX_BYTES)
         try:
