@@ -88,3 +88,10 @@ clean:
 bench: venv collection
 	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r benchmarks/requirements.txt
 	"$(VENV_PY)" benchmarks/bench.py $(BENCH_ARGS)
+
+## bench-engines: loads into podman, docker and containerd against each engine's own import
+##                (256 MiB and 1 GiB; docs/performance.md); BENCH_ARGS="--sizes 64 --reps 1" for a quick look
+.PHONY: bench-engines
+bench-engines: venv collection
+	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r benchmarks/requirements.txt
+	"$(VENV_PY)" benchmarks/engines.py $(BENCH_ARGS)
