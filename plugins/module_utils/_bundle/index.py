@@ -83,9 +83,18 @@ def layer_hints(entry, part):
     return [v for v in value if isinstance(v, str) and _HEX64.match(v)]
 
 
-# One tarball of a load: which part it is ('app', 'lib', 'base'), where it
-# is, and the sha256 the index gives for it.
-Tarball = collections.namedtuple("Tarball", "part path expected_sha256")
+class Tarball(collections.namedtuple("Tarball", "part path expected_sha256")):
+    """One tarball of a load: which part it is ('app', 'lib', 'base'), where it is, the sha256 the index gives.
+
+    It checks itself against the index (check_sum), so that a store verifies
+    what it reads without knowing the bundle format.
+    """
+
+    __slots__ = ()
+
+    def check_sum(self, actual=None):
+        """Fail when the sha256 of the file (ACTUAL, or read from the file now) differs from the index's."""
+        check_sum(self, tarball_sha256(self) if actual is None else actual)
 
 
 def resolve_tarballs(entry, name, bundle_dir, base_path=None, lib_path=None):

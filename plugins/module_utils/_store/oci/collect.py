@@ -20,21 +20,18 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_sha256_hex
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
 def blobs_of(store, entry):
     """The digests ENTRY (of index.json, or a manifest list) reaches, itself included."""
     digest = entry.get("digest")
-    if not isinstance(digest, str) or not _HEX64.match(digest.partition("sha256:")[2]):
+    if not isinstance(digest, str) or not is_sha256_hex(digest.partition("sha256:")[2]):
         return {digest} if isinstance(digest, str) else set()  # not a sha256 blob: not this store's to collect
     used = {digest}
     # Whatever its mediaType says, an index entry points at a manifest or an
@@ -82,7 +79,7 @@ def stored_blobs(store):
         return {}
     blobs = {}
     for name in names:
-        if not _HEX64.match(name):
+        if not is_sha256_hex(name):
             continue
         try:
             blobs["sha256:" + name] = os.lstat(os.path.join(folder, name)).st_size
@@ -168,12 +165,6 @@ def folder_size(path):
                 pass
     return total
 
-
-def blob_path(store, digest):
-    algorithm, hexdigest = digest.partition(":")[::2]
-    if algorithm != "sha256" or not _HEX64.match(hexdigest):
-        raise BundleError("the store %s names the blob %r, which is not a sha256 digest" % (store, digest))
-    return os.path.join(store, "blobs", algorithm, hexdigest)
 
 
 def _locked(path):

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE, FreeSpaceGuard, parse_min_free_space
@@ -87,7 +88,7 @@ class _Destination(object):
     def has_blob(self, digest):
         if digest in self._staged:
             return True
-        path = layout.blob_path(self.store, digest)
+        path = blob_path(self.store, digest)
         if not os.path.exists(path):
             return False
         if self._verify_reused:
@@ -206,13 +207,13 @@ class _Destination(object):
                 layout.remove_empty(remove_store_dirs)
 
     def _blob_size(self, digest):
-        return os.stat(self._staged.get(digest) or layout.blob_path(self.store, digest)).st_size
+        return os.stat(self._staged.get(digest) or blob_path(self.store, digest)).st_size
 
     def _stage_bytes(self, digest, data):
         """Stage a small blob (config, manifest) unless the store has it intact: checked always, it is cheap."""
         if digest in self._staged:
             return
-        path = layout.blob_path(self.store, digest)
+        path = blob_path(self.store, digest)
         if os.path.exists(path):
             self._checked[digest] = blob_matches(path, digest)
             if self._checked[digest]:
@@ -231,7 +232,7 @@ class _Destination(object):
         self._layout_file_created = layout.ensure_layout_file(self.store)
         for digest in digests:
             staged = self._staged.get(digest)
-            final = layout.blob_path(self.store, digest)
+            final = blob_path(self.store, digest)
             if staged is None or digest in written:
                 continue
             if os.path.exists(final) and self._checked.get(digest, True):
@@ -245,7 +246,7 @@ class _Destination(object):
         """Remove the blobs WRITTEN by a commit that failed before index.json named them."""
         for digest in written:
             try:
-                os.unlink(layout.blob_path(self.store, digest))
+                os.unlink(blob_path(self.store, digest))
             except OSError:
                 pass  # gone already, or the disk refuses: the next load's commit sees it missing or reuses it
         try:

@@ -24,7 +24,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._errors impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import checked_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import FILE_MODE, FOLDER_MODE, check_store_trusted
 
@@ -240,11 +240,6 @@ def staging_file(folder, prefix="tmp"):
         raise
     return fd, path
 
-
-def blob_path(store, digest):
-    """Where the blob DIGEST lives; a digest that is not sha256 + 64 hex names no file."""
-    checked_digest(digest, "a blob asked of the store %s" % store)
-    return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
 
 
 def _read_blob(store, digest, check=False):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout, listing, records, remove
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
@@ -99,7 +100,7 @@ def damaged_blobs(store, index):
     stored = collect.stored_blobs(store)
     damaged = []
     for digest in sorted(stored):
-        actual = _sha256_of(collect.blob_path(store, digest))
+        actual = _sha256_of(blob_path(store, digest))
         if actual is not None and "sha256:" + actual != digest:
             damaged.append({"digest": digest, "error": "its sha256 is %s" % actual,
                             "images": sorted(used.get(digest, []))})
