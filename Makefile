@@ -3,6 +3,8 @@
 #   make demo     builds a sample bundle and loads it through Ansible
 #   make test     installs what it needs, runs all tests, ansible-test sanity and
 #                 integration, and the linters, on the main ansible-core series
+#   make test-fast  the unit and module tests only (no fleet, no engines), in
+#                 parallel: under 2 minutes, for the edit-test loop
 #   make matrix   the role, module and molecule tests on the other ansible-core
 #                 series meta/runtime.yml claims (one .venv-SERIES each)
 #   make docs     the docs site (antsibull-docs + Sphinx) in .build/docs/build/html
@@ -19,7 +21,7 @@ VENV_STAMP := $(VENV)/.requirements-dev.stamp
 COLLECTIONS_DIR := .build/collections
 COLLECTION_LINK := $(COLLECTIONS_DIR)/ansible_collections/fleetimage/separated
 
-.PHONY: all venv system-deps collection sanity integration lint doclint test matrix docs demo clean
+.PHONY: all venv system-deps collection sanity integration lint doclint test test-fast matrix docs demo clean
 
 all: test
 
@@ -65,6 +67,11 @@ doclint: venv collection
 ## test: pytest (all of tests/), ansible-test sanity and integration, the linters
 test: system-deps venv collection
 	@bash scripts/test.sh
+
+## test-fast: pytest over tests/unit and tests/modules without the engine and fleet tests,
+##            in parallel (pytest-xdist; TEST_WORKERS=0 for one process)
+test-fast: venv collection
+	@TEST_STEPS=pytest bash scripts/test.sh tests/unit tests/modules -m "not engine and not fleet and not slow"
 
 ## matrix: tests/fleet, tests/modules and the integration targets on every
 ##         requirements/ansible-core-SERIES.txt (MATRIX_SERIES="2.17" for one)

@@ -17,6 +17,10 @@
 # passes .venv-SERIES). TEST_STEPS: the steps to run, of
 # "pytest units sanity integration lint doclint" (the default: all of them). With the
 # units step, ansible-test runs tests/unit/ and pytest runs the rest of tests/.
+# TEST_WORKERS: pytest-xdist workers for pytest (default auto: one per core; 0
+# runs pytest in one process). Tests that share the fleet, the installed
+# artifact or the engine daemons run in one worker (--dist loadgroup, groups set
+# in tests/conftest.py), every other test file in a worker of its own choosing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -91,10 +95,15 @@ if has_step pytest; then
     for arg in "$@"; do
         if [[ "$arg" != -* ]] && [ -e "$arg" ]; then paths=(); break; fi
     done
+    workers=()
+    # A venv without pytest-xdist (requirements/ansible-core-*.txt) runs pytest in one process.
+    if [ "${TEST_WORKERS:-auto}" != 0 ] && "$VENV/bin/python" -c "import xdist" 2>/dev/null; then
+        workers=(-n "${TEST_WORKERS:-auto}" --dist loadgroup)
+    fi
     PYTEST_LOG=$RUN_DIR/pytest.log
     pytest_rc=0
     # --durations: the slowest tests, so that a test that makes the loop longer is seen.
-    "$VENV/bin/pytest" -p no:cacheprovider -ra --durations=15 --basetemp="$RUN_DIR/pytest" "${paths[@]}" "$@" 2>&1 \
+    "$VENV/bin/pytest" -p no:cacheprovider -ra --durations=15 --basetemp="$RUN_DIR/pytest" "${workers[@]}" "${paths[@]}" "$@" 2>&1 \
         | tee "$PYTEST_LOG" || pytest_rc=${PIPESTATUS[0]}
     pytest_summary=$(grep -E '^=+ .+ in [0-9.]+s( \([0-9:]+\))? =+$' "$PYTEST_LOG" | tail -1 || true)
     if [ "$pytest_rc" -eq 5 ]; then

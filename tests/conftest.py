@@ -46,6 +46,7 @@ MARKERS = (
     "engine: needs a real container engine (podman, docker, containerd)",
     "fleet: needs several managed hosts (loopback sshd)",
     "slow: takes more than a few seconds",
+    "xdist_group(name): run in one pytest-xdist worker with the other tests of NAME (see xdist_group_of)",
 )
 
 
@@ -56,6 +57,32 @@ def pytest_configure(config):
         config.addinivalue_line("markers", marker)
     if _harness is not None:
         _harness.pytest_configure(config)
+
+
+# With pytest-xdist (scripts/test.sh runs pytest with --dist loadgroup), the
+# tests that share an expensive session fixture run in one worker, so that it
+# is made once: the loopback sshd fleet and the installed Galaxy artifact
+# (tests/fleet, tests/galaxy), the engine daemons (tests/engines and every test
+# marked engine). Every other test file is a group of its own, so that its
+# module-scoped fixtures are made once too.
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def xdist_group_of(path, markers):
+    """The xdist group of a test in the file PATH (absolute) with the marker names MARKERS."""
+    top = os.path.relpath(path, _TESTS).split(os.sep)[0]
+    if top in ("fleet", "galaxy") or "fleet" in markers:
+        return "fleet"
+    if top == "engines" or "engine" in markers:
+        return "engines"
+    return os.path.relpath(path, _TESTS)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            markers = set(mark.name for mark in item.iter_markers())
+            item.add_marker(pytest.mark.xdist_group(xdist_group_of(str(item.path), markers)))
 
 
 @pytest.fixture

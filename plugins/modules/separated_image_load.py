@@ -83,24 +83,6 @@ options:
       - Layers are still checked against the image config's diff ids, and the config against its own digest.
     type: bool
     default: false
-  allowed_signers:
-    description:
-      - Path on the managed host of an OpenSSH C(allowed_signers) file (see C(ssh-keygen(1)), section ALLOWED SIGNERS) -
-        principals and their public keys, with the options C(namespaces="fleetimage-bundle"), C(valid-after) and
-        C(valid-before) as C(ssh-keygen) reads them. Several keys may be listed, for key rotation.
-      - When set, the bundle's signature C(manifest.sig) (what C(ssh-keygen -Y sign -n fleetimage-bundle) writes
-        for C(manifest)) must verify over the exact bytes of the index, by a key this file allows for the
-        namespace C(fleetimage-bundle) at the time of the check. The index is read once; the signature is
-        verified over those bytes and the index used afterwards is parsed from them.
-      - Needs C(ssh-keygen) from OpenSSH 8.2 or later on the managed host.
-      - When not set, the signature is not checked (nor required).
-    type: path
-  revoked_keys:
-    description:
-      - Path on the managed host of revoked keys, as C(ssh-keygen -Y verify -r) reads them, an OpenSSH KRL
-        (C(ssh-keygen -k)) or a file of public keys, one a line. A signature by a key it lists is refused.
-      - Needs O(allowed_signers).
-    type: path
   min_free_space:
     description:
       - The free space the load must leave on the file system of O(store), for O(engine=oci).
@@ -122,6 +104,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - fleetimage.separated.signature
   - fleetimage.separated.engine
   - fleetimage.separated.attributes
 attributes:
@@ -241,7 +224,7 @@ previous_id:
   sample: ca86927501db29d57c51e6239e367576aa9e141be6b17ebef7118760775ca8ad
   version_added: 0.2.0
 diff:
-  description: In diff mode, the store's names and image ids before and after.
+  description: In diff mode, the names and image ids before and after the load (see the diff_mode attribute).
   returned: when diff mode is on
   type: dict
   version_added: 0.2.0
@@ -333,33 +316,32 @@ bytes_written:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    dir=dict(type="path", required=True),
+    base=dict(type="path"),
+    lib=dict(type="path"),
+    skip_check=dict(type="bool", default=False),
+    allowed_signers=dict(type="path"),
+    revoked_keys=dict(type="path"),
+    force=dict(type="bool", default=False),
+    min_free_space=dict(type="str", default="5%"),
+    **store_argument_spec()
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            dir=dict(type="path", required=True),
-            base=dict(type="path"),
-            lib=dict(type="path"),
-            skip_check=dict(type="bool", default=False),
-            allowed_signers=dict(type="path"),
-            revoked_keys=dict(type="path"),
-            force=dict(type="bool", default=False),
-            min_free_space=dict(type="str", default="5%"),
-            **store_argument_spec()
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    try:
-        result = load_image(module.params, check_mode=module.check_mode, diff=module._diff)
-    except BundleError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, load_image, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import os
 import shutil
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_sha256_hex
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
@@ -42,7 +42,7 @@ def blobs_of(store, entry):
     except (OSError, IOError) as exc:
         if exc.errno == errno.ENOENT:
             return used  # already gone: the image is broken, nothing to follow
-        raise BundleError("the store %s: blob %s cannot be read: %s" % (store, digest, exc.strerror))
+        raise BundleError("the store %s: blob %s cannot be read: %s" % (store, digest, os_reason(exc)))
     except ValueError as exc:
         raise BundleError("the store %s: manifest %s is not valid JSON (%s); no blob was removed" % (store, digest, exc))
     if not isinstance(document, dict):
@@ -121,7 +121,7 @@ def remove_blobs(store, blobs):
             os.unlink(blob_path(store, digest))
         except OSError as exc:
             if exc.errno != errno.ENOENT:
-                raise BundleError("the store %s: blob %s cannot be removed: %s" % (store, digest, exc.strerror))
+                raise BundleError("the store %s: blob %s cannot be removed: %s" % (store, digest, os_reason(exc)))
             continue
         freed += size
     if blobs:

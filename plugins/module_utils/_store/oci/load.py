@@ -20,18 +20,17 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci im
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.inflation import InflationCheck
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 
-def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_FREE_SPACE, force=False):
+def load(store, tarballs, name, layer_hints, verify, min_free_space=None, force=False):
     """Load the image NAME from TARBALLS (app first) into STORE; return the outcome.
 
     TARBALLS: each with part, path and check_sum(actual=None), which fails when
     the file's sha256 is not the bundle's (_bundle/index.py's Tarball).
 
     LAYER_HINTS: {part: legacy layer ids} the index says the lib and base tarballs hold.
-    MIN_FREE_SPACE: what the store's file system must keep free (see free_space.py).
+    MIN_FREE_SPACE: what the store's file system must keep free (a MinFreeSpace, see _io/free_space.py).
     FORCE: blobs the store has are checked against their digest before they
     are reused, and written again when they do not match.
     """
@@ -94,7 +93,7 @@ def _file_size(tarball):
     try:
         return os.stat(tarball.path).st_size
     except OSError as exc:
-        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
+        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc)))
 
 
 def _stream_into(dest, archive, tarball, inflation=None):

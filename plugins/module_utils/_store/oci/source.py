@@ -20,7 +20,7 @@ import json
 import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, broken_candidate, candidate
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import read_index
 
@@ -80,7 +80,7 @@ def _image(store, manifest_digest):
         try:
             size = os.stat(path).st_size
         except OSError as exc:
-            raise BundleError("layer blob %s cannot be read: %s" % (path, exc.strerror))
+            raise BundleError("layer blob %s cannot be read: %s" % (path, os_reason(exc)))
         sources.append(LayerSource(size, _opener(path)))
     return ImageSource(None, config, sources)
 
@@ -98,7 +98,7 @@ def _blob_bytes(store, digest, what):
     try:
         data = _read_limited(path)
     except (OSError, IOError) as exc:
-        raise BundleError("%s blob %s cannot be read: %s" % (what, path, exc.strerror or exc))
+        raise BundleError("%s blob %s cannot be read: %s" % (what, path, os_reason(exc)))
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise BundleError("%s blob %s does not match its digest" % (what, path))
     return data
