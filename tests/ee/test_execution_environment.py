@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.slow]
+# In the worker that already holds the installed artifact (tests/conftest.py, xdist_group_of).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fleet")]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "examples" / "execution-environment"
