@@ -346,7 +346,7 @@ def main():
         required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    run(module, load_image, check_mode=module.check_mode, diff=module._diff)
+    run(module, load_image, check_mode=module.check_mode, diff=module._diff, warn=module.warn)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ The answer, cheapest first:
                                                            not here (a load
                                                            refuses the tarball)
     its image id against the bundle's image id, read
-    from the app tarball (see _archive.docker_archive)  -> "bundle" or "other"
+    from the app tarball (see _archive.image_id)        -> "bundle" or "other"
 
 With skip_check (VERIFY false) the tarballs' checksums are not the load's
 evidence, so the third step is skipped: the app tarball's own manifest.json
