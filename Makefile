@@ -7,6 +7,7 @@
 #                 parallel: under 2 minutes, for the edit-test loop
 #   make matrix   the role, module and molecule tests on the other ansible-core
 #                 series meta/runtime.yml claims (one .venv-SERIES each)
+#   make docs     the docs site (antsibull-docs + Sphinx) in .build/docs/build/html
 #
 # Everything the targets create lives in .venv/, .venv-*/ and .build/ (git-ignored).
 
@@ -20,7 +21,7 @@ VENV_STAMP := $(VENV)/.requirements-dev.stamp
 COLLECTIONS_DIR := .build/collections
 COLLECTION_LINK := $(COLLECTIONS_DIR)/ansible_collections/fleetimage/separated
 
-.PHONY: all venv system-deps collection sanity integration lint test test-fast matrix demo clean
+.PHONY: all venv system-deps collection sanity integration lint doclint test test-fast matrix docs demo clean
 
 all: test
 
@@ -59,6 +60,10 @@ integration: venv
 lint: venv collection
 	@bash scripts/lint.sh
 
+## doclint: antsibull-docs lint-collection-docs --plugin-docs (plugin docs, docs/docsite/)
+doclint: venv collection
+	@bash scripts/doclint.sh
+
 ## test: pytest (all of tests/), ansible-test sanity and integration, the linters
 test: system-deps venv collection
 	@bash scripts/test.sh
@@ -72,6 +77,16 @@ test-fast: venv collection
 ##         requirements/ansible-core-SERIES.txt (MATRIX_SERIES="2.17" for one)
 matrix: system-deps collection
 	@bash scripts/matrix.sh $(MATRIX_SERIES)
+
+## docs: the docs site as antsibull-docs builds it (sphinx-init --use-current, build.sh),
+##       offline (no intersphinx); checks every plugin, role and guide has its page
+DOCS_STAMP := $(VENV)/.requirements-docs.stamp
+docs: venv collection $(DOCS_STAMP)
+	@bash scripts/docs.sh
+
+$(DOCS_STAMP): requirements/docs.txt $(VENV_STAMP)
+	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r requirements/docs.txt
+	@cp requirements/docs.txt "$(DOCS_STAMP)"
 
 ## demo: build a sample bundle and load it through Ansible
 demo: system-deps venv collection

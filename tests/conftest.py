@@ -46,7 +46,6 @@ MARKERS = (
     "engine: needs a real container engine (podman, docker, containerd)",
     "fleet: needs several managed hosts (loopback sshd)",
     "slow: takes more than a few seconds",
-    "xdist_group(name): run in one pytest-xdist worker with the other tests of NAME (see xdist_group_of)",
 )
 
 
@@ -59,30 +58,36 @@ def pytest_configure(config):
         _harness.pytest_configure(config)
 
 
-# With pytest-xdist (scripts/test.sh runs pytest with --dist loadgroup), the
+# With pytest-xdist (scripts/test.sh runs pytest with --dist loadscope), the
 # tests that share an expensive session fixture run in one worker, so that it
 # is made once: the loopback sshd fleet and the installed Galaxy artifact
-# (tests/fleet, tests/galaxy), the engine daemons (tests/engines and every test
-# marked engine). Every other test file is a group of its own, so that its
-# module-scoped fixtures are made once too.
-_TESTS = os.path.dirname(os.path.abspath(__file__))
+# (tests/fleet, tests/galaxy), the engine daemons (tests/engines). Every other
+# test file is a scope of its own, so that its module-scoped fixtures are made
+# once too. (xdist's loadgroup marks would say the same, but xdist 3.8 cannot
+# rename pytest 9's node ids, so the scopes are given to its scheduler here.)
+def xdist_scope_of(nodeid):
+    """The scope of the test NODEID ('tests/fleet/test_rollout.py::test_x[1]'): a test file, or a whole folder."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else None
+    if folder in ("fleet", "galaxy"):
+        return "tests/fleet+galaxy"
+    if folder == "engines":
+        return "tests/engines"
+    return path
 
 
-def xdist_group_of(path, markers):
-    """The xdist group of a test in the file PATH (absolute) with the marker names MARKERS."""
-    top = os.path.relpath(path, _TESTS).split(os.sep)[0]
-    if top in ("fleet", "galaxy") or "fleet" in markers:
-        return "fleet"
-    if top == "engines" or "engine" in markers:
-        return "engines"
-    return os.path.relpath(path, _TESTS)
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # pylint: disable=import-outside-toplevel,import-error
 
+    class _SharedSetUpScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return xdist_scope_of(nodeid)
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            markers = set(mark.name for mark in item.iter_markers())
-            item.add_marker(pytest.mark.xdist_group(xdist_group_of(str(item.path), markers)))
+    return _SharedSetUpScheduling(config, log)
 
 
 @pytest.fixture
