@@ -69,14 +69,15 @@ class ActionModule(ActionBase):
         lacking = [f["file"] for f in asked["files"] if not f["intact"]]
         sent = {"files": lacking, "bytes": sum(_size(os.path.join(src, f)) for f in lacking)}
         reused = [f["file"] for f in asked["files"] if f["intact"]]
-        if not asked["missing"]:
+        if not asked["needing"]:
             asked.update(reused=[], loaded=[], apps=dict((n, {"action": "present", "image_id": asked["images"].get(n)})
                                                          for n in asked["present"]))
             return asked, bundle, {"files": [], "bytes": 0}
         if self._task.check_mode:
-            asked.update(changed=True, reused=reused, loaded=[], would_load=asked["missing"],
+            asked.update(changed=True, reused=reused, loaded=[],
+                         would_load=[] if self._task.args.get("stage_only") else asked["needing"],
                          apps=dict([(n, {"action": "present", "image_id": asked["images"].get(n)}) for n in asked["present"]]
-                                   + [(n, {"action": "would_load", "image_id": None}) for n in asked["missing"]]))
+                                   + [(n, {"action": "would_load", "image_id": None}) for n in asked["needing"]]))
             return asked, bundle, sent
 
         cache_dir = host_args["dir"]
@@ -113,7 +114,7 @@ class ActionModule(ActionBase):
 
     def _finish(self, result, done, bundle, sent):
         result.update(done)
-        for internal in ("files", "images", "invocation"):
+        for internal in ("files", "images", "invocation", "needing"):
             result.pop(internal, None)
         if sent is not None:
             result["sent"] = sent

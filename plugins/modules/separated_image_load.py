@@ -100,6 +100,15 @@ options:
     type: list
     elements: str
     version_added: 0.3.0
+  stage_only:
+    description:
+      - With O(src) or O(url), fill the cache folder O(dir) with the tarballs of every name (only those it lacks or
+        holds damaged, checked by sha256), then the signature and the index last, and load nothing - whatever the
+        host's store holds. A folder filled this way can be served as a mirror for O(url) - the index never
+        appears before all its tarballs do.
+    type: bool
+    default: false
+    version_added: 0.3.0
   url_username:
     description: User name for basic authentication to the mirrors of O(url).
     type: str
@@ -481,6 +490,7 @@ def main():
             dir=dict(type="path"),
             src=dict(type="path"),
             url=dict(type="list", elements="str"),
+            stage_only=dict(type="bool", default=False),
             url_username=dict(type="str"),
             url_password=dict(type="str", no_log=True),
             headers=dict(type="dict"),

@@ -23,6 +23,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._bundle impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import read_bounded_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.cache import RESERVED_FILE_NAMES
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.fetch import mirror_list
 
 TRUST_FILE_MAX_BYTES = 1024 * 1024
@@ -48,7 +49,7 @@ def read_bundle(args):
         signature_bytes = signature.read_signature(src) if signed else None
     else:
         location, index_bytes, signature_bytes = _from_mirrors(args, signed)
-    reserved = [signature.SIGNATURE_FILE_NAME] if signed else []
+    reserved = RESERVED_FILE_NAMES[1:]  # tarballs may not take the names the cache keeps for the index's trust
     wanted = selection.wanted_apps(index_bytes, names, location, verify=not args.get("skip_check"), reserved=reserved)
     index = _bundle_index.parse_index(location, index_bytes)
     try:

@@ -26,7 +26,6 @@ import base64
 import contextlib
 import os
 import re
-import shutil
 import tempfile
 import time
 
@@ -45,6 +44,10 @@ DEFAULT_CACHE_DIR = "/var/cache/fleetimage/bundles"
 PART_PATTERN = re.compile(r"^\.(.+)\.part-[A-Za-z0-9_]+$")
 STALE_PART_SECONDS = 3600
 _STORE_KEYS = ("engine", "store", "executable", "namespace")
+ALLOWED_SIGNERS_FILE = "allowed_signers"
+REVOKED_KEYS_FILE = "revoked_keys"
+# Names in the cache folder that are not tarballs: a tarball of the index may not take them.
+RESERVED_FILE_NAMES = (_bundle_index.INDEX_FILE_NAME, signature.SIGNATURE_FILE_NAME, ALLOWED_SIGNERS_FILE, REVOKED_KEYS_FILE)
 
 
 def part_name(file_name, token):
@@ -55,7 +58,7 @@ def part_name(file_name, token):
 def ask(params, check_mode=False):
     """Which of params['names'] the store holds, and which tarballs the others need."""
     plan = _plan(params)
-    if plan["missing"] and not check_mode:
+    if plan["needing"] and not check_mode:
         _prepare_folder(params["dir"])
     return _public(plan)
 
@@ -70,13 +73,13 @@ def load(params, check_mode=False, diff=False):
     result.update(changed=False, fetched=[], mirrors_skipped=[], apps={})
     for name in plan["present"]:
         result["apps"][name] = {"action": "present", "image_id": plan["image_ids"].get(name)}
-    if not plan["missing"]:
+    if not plan["needing"]:
         _discard_staged(bundle_dir, params.get("_staged") or {})
         return result
     if check_mode:
         _discard_staged(bundle_dir, params.get("_staged") or {})
-        result.update(changed=True, would_load=plan["missing"])
-        for name in plan["missing"]:
+        result.update(changed=True, would_load=[] if params.get("stage_only") else plan["needing"])
+        for name in result["would_load"]:
             result["apps"][name] = {"action": "would_load", "image_id": None}
         return result
 
@@ -94,15 +97,18 @@ def load(params, check_mode=False, diff=False):
             result["changed"] = True
     result["changed"] = _write_index(bundle_dir, plan["index_bytes"], params.get("_signature")) or result["changed"]
 
-    with _trust_files(params) as trust:
-        for name in plan["missing"]:
-            load_params = dict(params, name=name, base=None, lib=None, **trust)
-            outcome = _load.load_image(load_params, diff=diff)
-            result["apps"][name] = dict(outcome, image_id=outcome["image"].get("id"))
-            result["changed"] = result["changed"] or outcome["changed"]
-            if diff:
-                result.setdefault("diff", []).append(outcome.get("diff"))
-    result["loaded"] = [n for n in plan["missing"] if result["apps"][n]["action"] == "loaded"]
+    trust, _written = _trust_files(params, bundle_dir)
+    if params.get("stage_only"):
+        result.update(loaded=[], staged=plan["needing"])
+        return result
+    for name in plan["needing"]:
+        load_params = dict(params, name=name, base=None, lib=None, **trust)
+        outcome = _load.load_image(load_params, diff=diff)
+        result["apps"][name] = dict(outcome, image_id=outcome["image"].get("id"))
+        result["changed"] = result["changed"] or outcome["changed"]
+        if diff:
+            result.setdefault("diff", []).append(outcome.get("diff"))
+    result["loaded"] = [n for n in plan["needing"] if result["apps"][n]["action"] == "loaded"]
     return result
 
 
@@ -116,8 +122,11 @@ def _plan(params, hash_cached=True):
     info_params = dict((key, params.get(key)) for key in _STORE_KEYS)
     info_params.update(names=names, index=index)
     held = _info.bundle_info(info_params)
+    # Staging fills the cache for every name (a mirror's folder), whatever the host's own store holds.
+    # With force, every name is loaded again (the load verifies and re-imports it).
+    needing = names if params.get("stage_only") or params.get("force") else held["missing"]
     files = {}
-    for name in held["missing"]:
+    for name in needing:
         entry = _bundle_index.app_entry(index, name, bundle_dir)
         for tarball in _bundle_index.resolve_tarballs(entry, name, bundle_dir):
             file_name = entry[tarball.part]
@@ -133,6 +142,7 @@ def _plan(params, hash_cached=True):
         "names": names,
         "present": held["present"],
         "missing": held["missing"],
+        "needing": needing,
         "stale": held["stale"],
         "image_ids": dict((n, held["apps"][n]["image_id"]) for n in held["present"]),
         "files": ordered,
@@ -145,6 +155,7 @@ def _public(plan):
         "changed": False,
         "present": plan["present"],
         "missing": plan["missing"],
+        "needing": plan["needing"],
         "stale": plan["stale"],
         "images": plan["image_ids"],
         "files": [dict((k, f[k]) for k in ("file", "sha256", "intact")) for f in plan["files"]],
@@ -222,11 +233,16 @@ def _discard_staged(bundle_dir, staged):
 
 def _write_index(bundle_dir, index_bytes, signature_text):
     """Write the signature, then the index (last: a folder served as a mirror never shows an index ahead of its files)."""
-    changed = False
     files = []
     if signature_text:
         files.append((signature.SIGNATURE_FILE_NAME, signature_text.encode("utf-8")))
     files.append((_bundle_index.INDEX_FILE_NAME, index_bytes))
+    return _write_files(bundle_dir, files)
+
+
+def _write_files(bundle_dir, files):
+    """Write each (file name, bytes) of FILES into BUNDLE_DIR, in order, each atomically; skip those already equal."""
+    changed = False
     for file_name, data in files:
         path = os.path.join(bundle_dir, file_name)
         try:
@@ -256,22 +272,16 @@ def _write_index(bundle_dir, index_bytes, signature_text):
     return changed
 
 
-@contextlib.contextmanager
-def _trust_files(params):
-    """The allowed signers and revoked keys the controller sent, as private files for ssh-keygen; removed after."""
-    content = params.get("_allowed_signers")
-    if not content:
-        yield {"allowed_signers": None, "revoked_keys": None}
-        return
-    folder = tempfile.mkdtemp(prefix="fleetimage-trust-")
-    try:
-        paths = {"allowed_signers": os.path.join(folder, "allowed_signers"), "revoked_keys": None}
-        with open(paths["allowed_signers"], "wb") as f:
-            f.write(base64.b64decode(content))
-        if params.get("_revoked_keys"):  # a KRL is binary: both travel in base64
-            paths["revoked_keys"] = os.path.join(folder, "revoked_keys")
-            with open(paths["revoked_keys"], "wb") as f:
-                f.write(base64.b64decode(params["_revoked_keys"]))
-        yield paths
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def _trust_files(params, bundle_dir):
+    """Write the allowed signers and revoked keys the controller sent into the cache folder; their paths.
+
+    They sit beside the index and its signature, so that a later load from this folder alone (the rollout
+    role's tag rollout_load) verifies against what the controller trusted.
+    """
+    paths = {"allowed_signers": None, "revoked_keys": None}
+    files = []
+    for key, file_name in (("_allowed_signers", ALLOWED_SIGNERS_FILE), ("_revoked_keys", REVOKED_KEYS_FILE)):
+        if params.get(key):  # a KRL is binary: both travel in base64
+            paths[file_name] = os.path.join(bundle_dir, file_name)
+            files.append((file_name, base64.b64decode(params[key])))
+    return paths, _write_files(bundle_dir, files)
