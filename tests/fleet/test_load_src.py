@@ -173,3 +173,91 @@ def test_a_host_whose_cache_cannot_be_written_fails_alone_and_keeps_its_store(ad
     for name in adhoc.fleet.names:
         if name != adhoc.blocked:
             assert results[name]["action"] == "loaded", results[name]  # force: loaded again, the others went on
+
+
+class Mirrors:
+    """Hosts fetch from a list of mirrors: the first refuses connections, the second serves an altered base."""
+
+    def __init__(self, fleet, http_server, root: Path):
+        from conftest import _free_port  # pylint: disable=import-outside-toplevel
+
+        self.fleet = fleet
+        self.src = Path(fleet.bundle.path)
+        self.app1_files = bundle_files(fleet.bundle, APP1)
+        altered = copy_bundle(root / "altered", self.src)
+        base = altered / self.app1_files["base"]
+        data = bytearray(base.read_bytes())
+        data[-10] ^= 0xFF
+        base.write_bytes(bytes(data))
+        self.refusing = "http://127.0.0.1:%d/bundle" % _free_port("127.0.0.1")  # nothing listens there
+        self.altered = http_server(altered)
+        self.good = http_server(self.src)
+
+    def play(self):
+        fleet = self.fleet
+        fleet.take_counts()
+        bad_only = "url=%s,%s" % (self.refusing, self.altered.url)
+        self.none_good = fleet.adhoc(MODULE, load_args(fleet, APP1, self.src, bad_only))
+        self.stores_none_good = {name: store_names(fleet.store(name)) for name in fleet.names}
+        self.cached_none_good = {name: sorted(p.name for p in fleet.cache(name).iterdir()) for name in fleet.names}
+        fleet.take_counts()
+        mirrors = "url=%s,%s,%s" % (self.refusing, self.altered.url, self.good.url)
+        self.first = fleet.adhoc(MODULE, load_args(fleet, APP1, self.src, mirrors))
+        self.counts_first = fleet.take_counts()
+        self.stores_first = {name: store_names(fleet.store(name)) for name in fleet.names}
+        # No src: the controller reads the index from the first mirror that serves it.
+        self.index_from_mirror = fleet.adhoc(
+            MODULE, "name=%s url=%s,%s dir={{ rollout_cache_dir }} store={{ rollout_store }}"
+            % (APP2, self.refusing, self.good.url))
+        self.counts_second = fleet.take_counts()
+
+
+@pytest.fixture(scope="module")
+def mirrors(fleet_hosts, fleet_bundle, http_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mirrors")
+    fleet = Fleet(fleet_hosts, root / "hosts", fleet_bundle, playbook_runner(root), counted=True)
+    scenario = Mirrors(fleet, http_server, root)
+    scenario.play()
+    return scenario
+
+
+def test_no_good_copy_fails_naming_the_file_and_the_mirrors_and_loads_nothing(mirrors):
+    proc, results = mirrors.none_good
+    assert proc.returncode != 0
+    base = mirrors.app1_files["base"]
+    for name in mirrors.fleet.names:
+        message = results[name]["msg"]
+        assert message.startswith("no mirror has a good copy of %s; tried: " % base), message
+        assert "%s/%s (no answer" % (mirrors.refusing, base) in message
+        assert "%s/%s (served" % (mirrors.altered.url, base) in message and "is not the index's" in message
+        assert mirrors.stores_none_good[name] == set()
+        assert base not in mirrors.cached_none_good[name] and "manifest" not in mirrors.cached_none_good[name]
+        assert not [f for f in mirrors.cached_none_good[name] if ".part-" in f]
+
+
+def test_hosts_skip_a_refusing_and_an_altered_mirror_in_one_module_run(mirrors):
+    proc, results = mirrors.first
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    base = mirrors.app1_files["base"]
+    for name in mirrors.fleet.names:
+        result = results[name]
+        assert result["loaded"] == [APP1]
+        # lib and app from the first mirror that answers (the altered one serves them intact), base from the good one
+        assert {f["file"]: f["url"] for f in result["fetched"]} == dict(
+            (f, "%s/%s" % (mirrors.good.url if f == base else mirrors.altered.url, f)) for f in mirrors.app1_files.values())
+        fetched_base = [f for f in result["fetched"] if f["file"] == base]
+        assert fetched_base and fetched_base[0]["url"] == "%s/%s" % (mirrors.good.url, base)
+        skipped = {(s["file"], s["url"]) for s in result["mirrors_skipped"]}
+        assert (base, "%s/%s" % (mirrors.altered.url, base)) in skipped
+        assert (base, "%s/%s" % (mirrors.refusing, base)) in skipped
+        assert mirrors.counts_first[name]["python"] == 1 and mirrors.counts_first[name]["sftp"] == 0
+        assert mirrors.stores_first[name] == {APP1}
+
+
+def test_without_src_the_controller_reads_the_index_from_a_mirror(mirrors):
+    proc, results = mirrors.index_from_mirror
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in mirrors.fleet.names:
+        assert results[name]["loaded"] == [APP2]
+        assert [f["file"] for f in results[name]["fetched"]] == [bundle_files(mirrors.fleet.bundle, APP2)["app"]]
+        assert mirrors.counts_second[name]["python"] == 1

@@ -32,9 +32,9 @@ class _MirrorFailed(Exception):
 
 
 def mirror_list(url):
-    """params['url'] (a string or a list) as a list of base URLs without trailing slashes."""
-    urls = [url] if isinstance(url, str) else list(url or [])
-    return [u.rstrip("/") for u in urls if u and u.strip()]
+    """params['url'] (a list, or a string of URLs separated by commas) as base URLs without trailing slashes."""
+    urls = url.split(",") if isinstance(url, str) else list(url or [])
+    return [u.strip().rstrip("/") for u in urls if u and u.strip()]
 
 
 def fetch_into(params, wanted, bundle_dir):
