@@ -73,6 +73,7 @@ def load_images(params, check_mode=False, diff=False):
     apps = {}
     for name in dict.fromkeys(normalize_name(n) for n in params["names"]):
         apps[name] = load_image(dict(params, name=name), check_mode=check_mode, diff=diff)
+        apps[name]["image_id"] = apps[name]["image"].get("id")
     result = {"changed": any(r["changed"] for r in apps.values()), "apps": apps}
     result["loaded"] = [n for n, r in apps.items() if r["action"] == "loaded"]
     result["present"] = [n for n, r in apps.items() if r["action"] == "present"]
