@@ -10,3 +10,8 @@ class BundleError(Exception):
 
     Raised once where the problem is found; modules turn it into fail_json.
     """
+
+
+def os_reason(exc):
+    """Why the OSError EXC happened, for a message: its strerror ('No such file or directory'), else its text."""
+    return exc.strerror or str(exc)

@@ -50,3 +50,16 @@ def docker_reference(name):
 def same_image_name(a, b):
     """Whether two names refer to the same image the way docker resolves them."""
     return docker_reference(a) == docker_reference(b)
+
+
+def repository_of(name):
+    """The repository of an image name, fully qualified: app1:1 -> docker.io/library/app1."""
+    return docker_reference(name).rsplit(":", 1)[0]  # docker_reference adds ':latest' to a name without a tag
+
+
+def repository_or_none(name):
+    """repository_of(NAME), or None for a name another tool wrote that is no image name (a digest reference)."""
+    try:
+        return repository_of(name)
+    except BundleError:
+        return None

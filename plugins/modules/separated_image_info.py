@@ -62,20 +62,8 @@ options:
       - Costs one read and decompression of the tarballs; a tarball shared by several apps is read once.
     type: bool
     default: false
-  allowed_signers:
-    description:
-      - Path on the managed host of an OpenSSH C(allowed_signers) file, as M(fleetimage.separated.separated_image_load)
-        takes it. When set, the bundle's signature C(manifest.sig) is checked over the exact bytes of the index and
-        the outcome reported in RV(signature) - a bad signature is reported there, with the reason, and does not
-        fail the module.
-      - Needs O(dir), and C(ssh-keygen) from OpenSSH 8.2 or later on the managed host.
-    type: path
-  revoked_keys:
-    description:
-      - Path on the managed host of revoked keys (an OpenSSH KRL or a file of public keys), as C(ssh-keygen -Y verify -r)
-        reads them. Needs O(allowed_signers).
-    type: path
 extends_documentation_fragment:
+  - fleetimage.separated.signature
   - fleetimage.separated.engine
   - fleetimage.separated.attributes
 attributes:
@@ -293,32 +281,31 @@ files_needed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.info import bundle_info
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
+ARGUMENT_SPEC = dict(
+    dir=dict(type="path"),
+    names=dict(type="list", elements="str"),
+    index=dict(type="dict"),
+    verify=dict(type="bool", default=False),
+    allowed_signers=dict(type="path"),
+    revoked_keys=dict(type="path"),
+    **store_argument_spec()
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            dir=dict(type="path"),
-            names=dict(type="list", elements="str"),
-            index=dict(type="dict"),
-            verify=dict(type="bool", default=False),
-            allowed_signers=dict(type="path"),
-            revoked_keys=dict(type="path"),
-            **store_argument_spec()
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_one_of=[("dir", "names", "index")],
         mutually_exclusive=[("dir", "index")],
         required_by={"allowed_signers": "dir", "revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    try:
-        result = bundle_info(module.params)
-    except BundleError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, bundle_info)
 
 
 if __name__ == "__main__":

@@ -165,27 +165,6 @@ options:
       - Layers are still checked against the image config's diff ids, and the config against its own digest.
     type: bool
     default: false
-  allowed_signers:
-    description:
-      - Path of an OpenSSH C(allowed_signers) file (see C(ssh-keygen(1)), section ALLOWED SIGNERS) -
-        principals and their public keys, with the options C(namespaces="fleetimage-bundle"), C(valid-after) and
-        C(valid-before) as C(ssh-keygen) reads them. Several keys may be listed, for key rotation.
-      - When set, the bundle's signature C(manifest.sig) (what C(ssh-keygen -Y sign -n fleetimage-bundle) writes
-        for C(manifest)) must verify over the exact bytes of the index, by a key this file allows for the
-        namespace C(fleetimage-bundle) at the time of the check. The index is read once; the signature is
-        verified over those bytes and the index used afterwards is parsed from them.
-      - A path on the managed host; with O(src) or O(url), a path on the B(controller). Then the signature is
-        verified on the controller before anything is sent, and the file's content goes with the load run, which
-        verifies the index again on the host, from a private temporary copy, before it loads.
-      - Needs C(ssh-keygen) from OpenSSH 8.2 or later on the managed host (and on the controller with O(src) or O(url)).
-      - When not set, the signature is not checked (nor required).
-    type: path
-  revoked_keys:
-    description:
-      - Path of revoked keys (on the controller with O(src) or O(url), else on the managed host), as C(ssh-keygen -Y verify -r) reads them, an OpenSSH KRL
-        (C(ssh-keygen -k)) or a file of public keys, one a line. A signature by a key it lists is refused.
-      - Needs O(allowed_signers).
-    type: path
   min_free_space:
     description:
       - The free space the load must leave on the file system of O(store), for O(engine=oci).
@@ -207,6 +186,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - fleetimage.separated.signature
   - fleetimage.separated.engine
   - fleetimage.separated.attributes
 attributes:
@@ -326,7 +306,7 @@ previous_id:
   sample: ca86927501db29d57c51e6239e367576aa9e141be6b17ebef7118760775ca8ad
   version_added: 0.2.0
 diff:
-  description: In diff mode, the store's names and image ids before and after.
+  description: In diff mode, the names and image ids before and after the load (see the diff_mode attribute).
   returned: when diff mode is on
   type: dict
   version_added: 0.2.0
@@ -476,70 +456,55 @@ bytes_written:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops import cache
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image, load_images
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load_task import load_task
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
+
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str"),
+    names=dict(type="list", elements="str"),
+    dir=dict(type="path"),
+    src=dict(type="path"),
+    url=dict(type="list", elements="str"),
+    stage_only=dict(type="bool", default=False),
+    url_username=dict(type="str"),
+    url_password=dict(type="str", no_log=True),
+    headers=dict(type="dict"),
+    use_proxy=dict(type="bool", default=True),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path", no_log=False),
+    ca_path=dict(type="path"),
+    validate_certs=dict(type="bool", default=True),
+    timeout=dict(type="int", default=60),
+    base=dict(type="path"),
+    lib=dict(type="path"),
+    skip_check=dict(type="bool", default=False),
+    allowed_signers=dict(type="path"),
+    revoked_keys=dict(type="path"),
+    force=dict(type="bool", default=False),
+    min_free_space=dict(type="str", default="5%"),
+    # Set by the action plugin (src, url): the step, the index and signature text, the trust files
+    # (base64) and the files sent under temporary names {file: temporary name}.
+    _step=dict(type="str", choices=["ask", "load"]),
+    _index=dict(type="str"),
+    _signature=dict(type="str"),
+    _allowed_signers=dict(type="str", no_log=False),
+    _revoked_keys=dict(type="str", no_log=False),
+    _staged=dict(type="dict"),
+    **store_argument_spec()
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str"),
-            names=dict(type="list", elements="str"),
-            dir=dict(type="path"),
-            src=dict(type="path"),
-            url=dict(type="list", elements="str"),
-            stage_only=dict(type="bool", default=False),
-            url_username=dict(type="str"),
-            url_password=dict(type="str", no_log=True),
-            headers=dict(type="dict"),
-            use_proxy=dict(type="bool", default=True),
-            client_cert=dict(type="path"),
-            client_key=dict(type="path", no_log=False),
-            ca_path=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=60),
-            base=dict(type="path"),
-            lib=dict(type="path"),
-            skip_check=dict(type="bool", default=False),
-            allowed_signers=dict(type="path"),
-            revoked_keys=dict(type="path"),
-            force=dict(type="bool", default=False),
-            min_free_space=dict(type="str", default="5%"),
-            # Set by the action plugin (src, url): the step, the index and signature text, the trust files
-            # (base64) and the files sent under temporary names {file: temporary name}.
-            _step=dict(type="str", choices=["ask", "load"]),
-            _index=dict(type="str"),
-            _signature=dict(type="str"),
-            _allowed_signers=dict(type="str", no_log=False),
-            _revoked_keys=dict(type="str", no_log=False),
-            _staged=dict(type="dict"),
-            **store_argument_spec()
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_one_of=[("name", "names")],
         mutually_exclusive=[("name", "names")],
         required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    params = module.params
-    try:
-        if params["_step"] == "ask":
-            result = cache.ask(params, check_mode=module.check_mode)
-        elif params["_step"] == "load":
-            result = cache.load(params, check_mode=module.check_mode, diff=module._diff)
-        elif params["src"] or params["url"]:
-            raise BundleError("src and url are handled by the action plugin fleetimage.separated.separated_image_load "
-                              "on the controller; this run did not go through it")
-        elif not params["dir"]:
-            raise BundleError("dir is required without src and url")
-        elif params["names"] is not None:
-            result = load_images(params, check_mode=module.check_mode, diff=module._diff)
-        else:
-            result = load_image(params, check_mode=module.check_mode, diff=module._diff)
-    except BundleError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, load_task, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -46,18 +46,6 @@ options:
       - For O(engine=oci) only.
     type: bool
     default: false
-  engine:
-    description:
-      - The image store, with the same options as M(fleetimage.separated.separated_image_load) loads into it.
-    type: str
-    choices: [oci, podman, docker, containerd, isula]
-    default: oci
-  store:
-    description:
-      - The OCI image layout folder, for O(engine=oci). A missing folder holds nothing; it is not created.
-      - Ignored by the container engines.
-    type: path
-    default: /var/lib/fleetimage/oci
 extends_documentation_fragment:
   - fleetimage.separated.engine
   - fleetimage.separated.attributes
@@ -142,32 +130,28 @@ blobs_deferred:
   returned: always
   type: bool
 diff:
-  description: In diff mode, the store's names and image ids before and after.
+  description: In diff mode, the names and image ids before and after the prune (see the diff_mode attribute).
   returned: when diff mode is on
   type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.prune import prune_store
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
+ARGUMENT_SPEC = dict(
+    keep=dict(type="int"),
+    repositories=dict(type="list", elements="str"),
+    verify=dict(type="bool", default=False),
+    **store_argument_spec()
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            keep=dict(type="int"),
-            repositories=dict(type="list", elements="str"),
-            verify=dict(type="bool", default=False),
-            **store_argument_spec()
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        result = prune_store(module.params, check_mode=module.check_mode, diff=module._diff)
-    except BundleError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run(module, prune_store, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -29,18 +29,6 @@ options:
     type: list
     elements: str
     required: true
-  engine:
-    description:
-      - The image store, with the same options as M(fleetimage.separated.separated_image_load) loads into it.
-    type: str
-    choices: [oci, podman, docker, containerd, isula]
-    default: oci
-  store:
-    description:
-      - The OCI image layout folder, for O(engine=oci). A missing folder holds no image; it is not created.
-      - Ignored by the container engines.
-    type: path
-    default: /var/lib/fleetimage/oci
 extends_documentation_fragment:
   - fleetimage.separated.engine
   - fleetimage.separated.attributes
@@ -51,8 +39,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The store's names and the image id under each, before and after. For O(engine=oci) every name of the store;
-        for a container engine the names of O(names).
+      - Before and after, the image id under each name of the store (O(engine=oci)), or under each of O(names)
+        (a container engine).
   idempotent:
     support: full
     details: A name already removed is reported in RV(absent) and changes nothing.
@@ -102,30 +90,26 @@ blobs_deferred:
   returned: always
   type: bool
 diff:
-  description: In diff mode, the store's names and image ids before and after.
+  description: In diff mode, the names and image ids before and after the removal (see the diff_mode attribute).
   returned: when diff mode is on
   type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.remove import remove_images
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
+ARGUMENT_SPEC = dict(
+    names=dict(type="list", elements="str", required=True),
+    **store_argument_spec()
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            names=dict(type="list", elements="str", required=True),
-            **store_argument_spec()
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        result = remove_images(module.params, check_mode=module.check_mode, diff=module._diff)
-    except BundleError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run(module, remove_images, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":

@@ -334,42 +334,41 @@ files:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_sources import SOURCES
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save import save_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import DEFAULT_OCI_STORE
 
 
+ARGUMENT_SPEC = dict(
+    names=dict(type="list", elements="str", required=True),
+    base=dict(type="str", required=True),
+    lib=dict(type="str"),
+    dest=dict(type="path", required=True),
+    rename=dict(
+        type="list",
+        elements="dict",
+        options=dict(name=dict(type="str", required=True), rename=dict(type="str", required=True)),
+    ),
+    rename_file=dict(type="path"),
+    source=dict(type="str", required=True, choices=list(SOURCES)),
+    archives=dict(type="list", elements="path"),
+    store=dict(type="path", default=DEFAULT_OCI_STORE),
+    executable=dict(type="str"),
+    compression_level=dict(type="int", default=6, choices=list(range(10))),
+    force=dict(type="bool", default=False),
+    signing_key=dict(type="path"),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            names=dict(type="list", elements="str", required=True),
-            base=dict(type="str", required=True),
-            lib=dict(type="str"),
-            dest=dict(type="path", required=True),
-            rename=dict(
-                type="list",
-                elements="dict",
-                options=dict(name=dict(type="str", required=True), rename=dict(type="str", required=True)),
-            ),
-            rename_file=dict(type="path"),
-            source=dict(type="str", required=True, choices=list(SOURCES)),
-            archives=dict(type="list", elements="path"),
-            store=dict(type="path", default=DEFAULT_OCI_STORE),
-            executable=dict(type="str"),
-            compression_level=dict(type="int", default=6, choices=list(range(10))),
-            force=dict(type="bool", default=False),
-            signing_key=dict(type="path"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("rename", "rename_file")],
         required_if=[("source", "archive", ("archives",))],
         supports_check_mode=True,
     )
-    try:
-        result = save_bundle(module.params, check_mode=module.check_mode)
-    except BundleError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run(module, save_bundle, check_mode=module.check_mode)
 
 
 if __name__ == "__main__":

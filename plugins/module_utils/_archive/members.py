@@ -14,9 +14,10 @@ import io
 import re
 import tarfile
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import SHA256_HEX
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.codecs import DECOMPRESSION_ERRORS, detect_codec
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import open_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import (
     EXTENDED_HEADER_MAX_BYTES,
     MAX_MEMBERS,
@@ -28,9 +29,9 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limi
 SMALL_MEMBER_MAX_BYTES = METADATA_MEMBER_MAX_BYTES
 _METADATA_KINDS = ("config", "manifest", "repositories", "layer_json", "layer_version")
 
-_LAYER_DIR = re.compile(r"^([0-9a-f]{64})$")
-_LAYER_FILE = re.compile(r"^([0-9a-f]{64})/(VERSION|json|layer\.tar)$")
-_CONFIG = re.compile(r"^([0-9a-f]{64})\.json$")
+_LAYER_DIR = re.compile(r"^(%s)$" % SHA256_HEX)
+_LAYER_FILE = re.compile(r"^(%s)/(VERSION|json|layer\.tar)$" % SHA256_HEX)
+_CONFIG = re.compile(r"^(%s)\.json$" % SHA256_HEX)
 # What a truncated or corrupted stream raises, whichever decompressor reads it.
 _STREAM_ERRORS = (tarfile.TarError,) + DECOMPRESSION_ERRORS
 _KIND_OF_LAYER_FILE = {"VERSION": "layer_version", "json": "layer_json", "layer.tar": "layer_tar"}
@@ -93,7 +94,7 @@ def stream_tarball(path, on_member):
         codec = detect_codec(path)
         stream = open_tarball(path, codec)
     except OSError as exc:
-        raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
+        raise BundleError("tarball %s cannot be read: %s" % (path, os_reason(exc)))
     with stream:
         try:
             tar = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=_BoundedTarInfo)
@@ -120,7 +121,7 @@ def stream_tarball(path, on_member):
         try:
             return stream.file_sha256()
         except OSError as exc:
-            raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
+            raise BundleError("tarball %s cannot be read: %s" % (path, os_reason(exc)))
         except MemoryError:
             raise BundleError("hashing %s ran out of memory" % path)
 

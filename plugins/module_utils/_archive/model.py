@@ -17,7 +17,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limi
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import is_digest
 
 # What a loader needs to commit an image: its config, its layers' diff ids
 # bottom to top with their legacy ids, and the names it is to be known by.

@@ -17,9 +17,8 @@ import posixpath
 import tarfile
 import zlib
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, candidate
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import candidate
 
 CHUNK = 1024 * 1024
 # Configs and manifest.json are a few KiB; a layer this small may be kept too.

@@ -21,7 +21,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._bundle impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.signature import SIGNATURE_FILE_NAME
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 # state: "absent" (missing, or an empty folder), "matching" (a consistent
 # bundle whose index equals the planned one but for the hashes) or "other";
@@ -88,7 +88,7 @@ def put_in_place(new_dir, dest, scratch):
                 os.rename(old, dest)
             raise
     except OSError as exc:
-        raise BundleError("putting the bundle in place at %s failed: %s" % (dest, exc.strerror or exc))
+        raise BundleError("putting the bundle in place at %s failed: %s" % (dest, os_reason(exc)))
     fsync_folder(parent)
 
 

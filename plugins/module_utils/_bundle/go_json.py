@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import SHA256_HEX
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 _TOP_LAYER_ATTRS = ("architecture", "config", "container", "container_config", "created", "docker_version", "os")
@@ -63,7 +64,7 @@ def legacy_layer_ids(diff_ids, config_bytes):
 
 
 def sha256_digest(value):
-    if not isinstance(value, str) or not re.match(r"^(sha256:)?[0-9a-f]{64}$", value):
+    if not isinstance(value, str) or not re.match(r"^(sha256:)?%s$" % SHA256_HEX, value):
         raise BundleError("%r is not a sha256 digest" % (value,))
     return value if value.startswith("sha256:") else "sha256:" + value
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 import collections
 import json
 import os
-import re
 import stat
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import is_sha256_hex
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import read_bounded_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
 
 INDEX_FILE_NAME = "manifest"
 INDEX_MAX_BYTES = 10 * 1024 * 1024
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def read_index(bundle_dir):
@@ -80,12 +79,21 @@ def layer_hints(entry, part):
         value = [value]
     if not isinstance(value, list):
         return []
-    return [v for v in value if isinstance(v, str) and _HEX64.match(v)]
+    return [v for v in value if is_sha256_hex(v)]
 
 
-# One tarball of a load: which part it is ('app', 'lib', 'base'), where it
-# is, and the sha256 the index gives for it.
-Tarball = collections.namedtuple("Tarball", "part path expected_sha256")
+class Tarball(collections.namedtuple("Tarball", "part path expected_sha256")):
+    """One tarball of a load: which part it is ('app', 'lib', 'base'), where it is, the sha256 the index gives.
+
+    It checks itself against the index (check_sum), so that a store verifies
+    what it reads without knowing the bundle format.
+    """
+
+    __slots__ = ()
+
+    def check_sum(self, actual=None):
+        """Fail when the sha256 of the file (ACTUAL, or read from the file now) differs from the index's."""
+        check_sum(self, tarball_sha256(self) if actual is None else actual)
 
 
 def resolve_tarballs(entry, name, bundle_dir, base_path=None, lib_path=None):
@@ -110,7 +118,7 @@ def check_tarballs_exist(tarballs):
         try:
             st = os.stat(tarball.path)
         except OSError as exc:
-            raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror))
+            raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc)))
         if not stat.S_ISREG(st.st_mode):
             raise BundleError("%s tarball %s is not a regular file" % (tarball.part, tarball.path))
 
@@ -118,7 +126,7 @@ def check_tarballs_exist(tarballs):
 def check_hashes_present(tarballs, name):
     """Fail when the index gives no usable sha256 for a tarball to verify."""
     for tarball in tarballs:
-        if not _HEX64.match(tarball.expected_sha256):
+        if not is_sha256_hex(tarball.expected_sha256):
             raise BundleError(
                 "index entry of %s has no valid %sHash (64 lowercase hex digits) to check %s against"
                 % (name, tarball.part, tarball.path)
@@ -149,7 +157,7 @@ def tarball_sha256(tarball):
     try:
         return sha256_of_file(tarball.path)
     except OSError as exc:
-        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
+        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc)))
 
 
 def check_sum(tarball, actual):

@@ -18,6 +18,7 @@ import re
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import legacy_layer_ids, sha256_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import SHA256_HEX
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 
@@ -98,7 +99,7 @@ def plan(apps, base, lib, renames, dest=""):
 def _check_name(name, part):
     """Return NAME normalized; isula-build takes names only, never image ids."""
     normalized = normalize_name(name)
-    if re.match(r"^(sha256:)?[0-9a-f]{64}(:latest)?$", normalized):
+    if re.match(r"^(sha256:)?%s(:latest)?$" % SHA256_HEX, normalized):
         raise BundleError("%s image %s: give an image name, not an image id" % (part, name))
     return normalized
 

@@ -22,7 +22,7 @@ import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder, write_new_file
 
 CHANGING_ACTIONS = ("signed", "removed", "would_sign", "would_remove")
@@ -56,7 +56,7 @@ def settle_unchanged(dest, scratch, signing_key, public_blob):
             fsync_folder(dest)
             action = "removed"
     except OSError as exc:
-        raise BundleError("updating the signature %s failed: %s" % (path, exc.strerror or exc))
+        raise BundleError("updating the signature %s failed: %s" % (path, os_reason(exc)))
     return _report(action, key)
 
 

@@ -28,7 +28,7 @@ import struct
 import subprocess
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import check_regular_file, read_bounded_file
 
 NAMESPACE = "fleetimage-bundle"
@@ -165,7 +165,7 @@ def signing_public_key(signing_key):
         with open(signing_key, "rb") as f:
             text = f.read(SIGNATURE_MAX_BYTES).decode("ascii", "replace").strip()
     except OSError as exc:
-        raise BundleError("signing key %s cannot be read: %s" % (signing_key, exc.strerror))
+        raise BundleError("signing key %s cannot be read: %s" % (signing_key, os_reason(exc)))
     if text.startswith(_PRIVATE_KEY_BEGIN):
         return _private_key_public_blob(text, signing_key)
     fields = text.split()
@@ -327,7 +327,7 @@ def _ssh_keygen(args, stdin_bytes):
     except subprocess.TimeoutExpired:
         raise BundleError("ssh-keygen %s did not finish within %d seconds" % (" ".join(args[:2]), SSH_KEYGEN_TIMEOUT))
     except OSError as exc:
-        raise BundleError("ssh-keygen could not be run: %s" % (exc.strerror or exc))
+        raise BundleError("ssh-keygen could not be run: %s" % (os_reason(exc)))
 
 
 @contextlib.contextmanager

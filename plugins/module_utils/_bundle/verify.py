@@ -11,13 +11,12 @@ complete, every layer matching the config's diff ids, the config its digest.
 from __future__ import annotations
 
 import collections
-import hashlib
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file, sha256_of_reader
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import checksum_error
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 # What one read of a tarball found: the sha256 of its bytes, and its members
 # as a DockerArchive of their own (layers hashed, not kept).
@@ -37,7 +36,7 @@ def check_tarball(tarball):
         try:
             actual = sha256_of_file(tarball.path)
         except OSError as os_exc:
-            return TarballCheck(None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_exc.strerror))
+            return TarballCheck(None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(os_exc)))
         return TarballCheck(None, checksum_error(tarball, actual) or str(exc))
     return TarballCheck(facts, checksum_error(tarball, facts.sha256))
 
@@ -49,16 +48,12 @@ def read_tarball(path):
     def on_member(name, kind, member_id, member, tar):
         archive.collect(path, name, kind, member_id, member, tar)
         if kind == "layer_tar":
-            digest = hashlib.sha256()
-            reader = tar.extractfile(member)
-            for chunk in iter(lambda: reader.read(CHUNK), b""):
-                digest.update(chunk)
-            archive.layer_digests[member_id] = "sha256:" + digest.hexdigest()
+            archive.layer_digests[member_id] = "sha256:" + sha256_of_reader(tar.extractfile(member))
 
     try:
         sha256 = stream_tarball(path, on_member)
     except OSError as exc:
-        raise BundleError("tarball %s cannot be read: %s" % (path, exc.strerror or exc))
+        raise BundleError("tarball %s cannot be read: %s" % (path, os_reason(exc)))
     return TarballFacts(sha256, archive)
 
 

@@ -8,7 +8,7 @@ import errno
 import os
 import stat
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 
 def fsync_folder(path):
@@ -41,7 +41,7 @@ def check_regular_file(path, what):
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror))
+        raise BundleError("%s %s cannot be read: %s" % (what, path, os_reason(exc)))
     if not stat.S_ISREG(st.st_mode):
         raise BundleError("%s %s is not a regular file" % (what, path))
     return st
@@ -56,4 +56,4 @@ def read_bounded_file(path, what, max_bytes):
         with open(path, "rb") as f:
             return f.read(max_bytes + 1)
     except OSError as exc:
-        raise BundleError("%s %s cannot be read: %s" % (what, path, exc.strerror or exc))
+        raise BundleError("%s %s cannot be read: %s" % (what, path, os_reason(exc)))

@@ -13,12 +13,17 @@ of the file system ('5%').
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 DEFAULT_MIN_FREE_SPACE = "5%"
+
+# min_free_space as the user wrote it (TEXT, for messages) and as parsed
+# (MINIMUM, see parse_min_free_space): parsed once, where the option arrives.
+MinFreeSpace = collections.namedtuple("MinFreeSpace", "text minimum")
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 _SIZE = re.compile(r"\A\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:I?B)?\s*\Z", re.IGNORECASE)
 _PERCENT = re.compile(r"\A\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*\Z")
@@ -40,6 +45,11 @@ def parse_min_free_space(text):
     return ("bytes", int(float(match.group(1)) * _UNITS[match.group(2).upper()]))
 
 
+def checked_min_free_space(text=DEFAULT_MIN_FREE_SPACE):
+    """The MinFreeSpace of TEXT; the error of parse_min_free_space() for a wrong one."""
+    return MinFreeSpace(str(text), parse_min_free_space(text))
+
+
 class FreeSpaceGuard(object):
     """Refuses a write that would leave less than MINIMUM (parsed) free on FOLDER's file system."""
 
@@ -55,7 +65,7 @@ class FreeSpaceGuard(object):
         try:
             st = os.statvfs(self.folder)
         except OSError as exc:
-            raise BundleError("cannot ask the free space of %s: %s" % (self.folder, exc.strerror or exc))
+            raise BundleError("cannot ask the free space of %s: %s" % (self.folder, os_reason(exc)))
         available = st.f_bavail * st.f_frsize
         kind, value = self._minimum
         required = value if kind == "bytes" else int(st.f_blocks * st.f_frsize * value / 100)

@@ -55,10 +55,15 @@ class HashingReader(io.RawIOBase):
 
 def sha256_of_file(path):
     """The hex sha256 of a whole file, read in large chunks."""
-    digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
+        return sha256_of_reader(f)
+
+
+def sha256_of_reader(f):
+    """The hex sha256 of what is left to read in the file object F."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: f.read(CHUNK), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

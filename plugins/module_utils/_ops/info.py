@@ -19,7 +19,7 @@ import stat
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import verify as _bundle_verify
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import presence as _presence
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
@@ -114,7 +114,7 @@ def _size(tarball):
     try:
         st = os.stat(tarball.path)
     except OSError as exc:
-        return None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror)
+        return None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc))
     if not stat.S_ISREG(st.st_mode):
         return None, "%s tarball %s is not a regular file" % (tarball.part, tarball.path)
     return st.st_size, None

@@ -13,7 +13,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._bundle impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import diff as _diff
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import presence as _presence
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import parse_min_free_space
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import checked_min_free_space
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
@@ -24,14 +24,14 @@ def load_image(params, check_mode=False, diff=False):
     With DIFF, the result has 'diff': the store's names and image ids before and after.
     """
     name = normalize_name(params["name"])
-    parse_min_free_space(params["min_free_space"])  # a wrong value fails every run, also a no-op
+    min_free_space = checked_min_free_space(params["min_free_space"])  # a wrong value fails every run, also a no-op
     bundle_dir = params["dir"]
     index_bytes = _bundle_index.read_index_bytes(bundle_dir)
     signed = signature.for_load(params, bundle_dir, index_bytes)  # before any tarball is read or the store opened
     entry = _bundle_index.app_entry(_bundle_index.parse_index(bundle_dir, index_bytes), name, bundle_dir)
     tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params["base"], params["lib"])
     verify = not params["skip_check"]
-    store = open_store(params)
+    store = open_store(params, min_free_space)
     result = {
         "changed": False,
         "tarballs": dict((t.part, t.path) for t in tarballs),

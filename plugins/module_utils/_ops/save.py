@@ -20,7 +20,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._ops import s
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.plan import plan_bundle
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.writer import write_bundle
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name, select_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_sources import read_images
 
@@ -95,7 +95,7 @@ def _scratch_folder(dest):
     try:
         return tempfile.mkdtemp(prefix=SCRATCH_PREFIX % os.path.basename(dest), dir=os.path.dirname(dest))
     except OSError as exc:
-        raise BundleError("cannot create a temporary folder beside %s: %s" % (dest, exc.strerror or exc))
+        raise BundleError("cannot create a temporary folder beside %s: %s" % (dest, os_reason(exc)))
 
 
 def _same_index_bytes(new_dir, dest):

@@ -3,52 +3,19 @@
 """The images a save may take, and how a name the user typed picks one.
 
 Every source (docker-archive files, the OCI store, an engine's save stream)
-is read into a list of Candidate; select_image() then finds a name the way
+is read into a list of Candidate (_archive/image_source.py); select_image() then finds a name the way
 isula-build finds it in its own store: by tag first, then by image id, and
 a name that turns out to be an image id is refused, as isula-build refuses it.
 """
 
 from __future__ import annotations
 
-import collections
-import hashlib
 import re
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
 
-# One image of a source: the names it has there, the ImageSource to write it
-# from and its id (sha256 of its config). An image the source names but
-# cannot provide (a blob missing from the store) has image None and an error
-# that is raised only when a save asks for it.
-Candidate = collections.namedtuple("Candidate", "tags image image_id error")
-
 _HEX = re.compile(r"^[0-9a-f]+$")
-
-
-def candidate(tags, image):
-    """A readable Candidate: TAGS and the ImageSource IMAGE."""
-    return Candidate(list(tags), image, hashlib.sha256(image.config).hexdigest(), None)
-
-
-def broken_candidate(tags, error):
-    """A Candidate the source names under TAGS but cannot provide, for the reason ERROR."""
-    return Candidate(list(tags), None, None, error)
-
-
-def merge_duplicates(candidates):
-    """One Candidate per image id, with the tags of all its copies (the first copy is read)."""
-    merged = collections.OrderedDict()
-    others = []
-    for found in candidates:
-        if found.image_id is None:
-            others.append(found)
-        elif found.image_id in merged:
-            kept = merged[found.image_id]
-            kept.tags.extend(tag for tag in found.tags if tag not in kept.tags)
-        else:
-            merged[found.image_id] = found
-    return list(merged.values()) + others
 
 
 def checked_name(name, part):

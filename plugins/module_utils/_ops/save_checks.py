@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import plan as bundle_plan
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name
 
 RENAME_FILE_MAX_BYTES = 1024 * 1024
@@ -44,7 +44,7 @@ def load_rename_file(path):
         with open(path, "rb") as f:
             data = f.read(RENAME_FILE_MAX_BYTES + 1)
     except (OSError, IOError) as exc:
-        raise BundleError("check rename file failed: %s: %s" % (path, exc.strerror or exc))
+        raise BundleError("check rename file failed: %s: %s" % (path, os_reason(exc)))
     if len(data) > RENAME_FILE_MAX_BYTES:
         raise BundleError("check rename file failed: %s is larger than %d bytes" % (path, RENAME_FILE_MAX_BYTES))
     try:

@@ -21,7 +21,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._store import registry
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import candidate, merge_duplicates
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import candidate, merge_duplicates
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.source import read_oci_store
 
 SOURCES = ("archive", "oci", "podman", "docker")  # the engines whose class has save_command()

@@ -24,7 +24,6 @@ import collections
 import functools
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow, lifecycle
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
@@ -54,12 +53,14 @@ def engine(params):
     return ENGINE_CLASSES[params["engine"]](params.get("executable"), params.get("namespace"))
 
 
-def open_store(params):
+def open_store(params, min_free_space=None):
     """The store PARAMS name: params['engine'] and its location parameters, as the argument spec set them.
 
     'store' locates the oci store; 'executable' and 'namespace' (containerd)
     the engines. Engines find their daemon and storage through their own
     environment variables (DOCKER_HOST, CONTAINERD_ADDRESS, ...).
+    MIN_FREE_SPACE: what a load into the oci store leaves free (a MinFreeSpace
+    the load operation parsed; None: the default). Only the load writes layers.
     """
     if params["engine"] == "oci":
         path = params["store"]
@@ -67,8 +68,6 @@ def open_store(params):
             # An empty path must not quietly mean the default store, nor the current folder.
             raise BundleError("store must name the OCI layout folder, not be empty (the default is %s)"
                               % DEFAULT_OCI_STORE)
-        # Only the load module has min_free_space; info, remove and prune write no layer.
-        min_free_space = params.get("min_free_space") or DEFAULT_MIN_FREE_SPACE
         return Store(lookup=functools.partial(layout.lookup, path),
                      load=functools.partial(load.load, path, min_free_space=min_free_space, force=bool(params.get("force"))),
                      snapshot=lambda names: listing.names_and_ids(path),

@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import repository_of, repository_or_none
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.keep_newest import beyond_newest
 
 
 def remove(engine, names, check_mode=False):
@@ -47,15 +48,12 @@ def prune(engine, keep=None, repositories=None, verify=False, check_mode=False):
         raise BundleError("verify is for the oci store only: %s checks its own storage" % engine.label)
     # A repository as the engine spells it: podman keeps app1 as localhost/app1.
     wanted = set(repository_of(engine.reference(r)) for r in repositories or [])
-    held = [image for image in engine.images() if _safe_repository(image["name"]) in wanted]
-    by_repository = {}
-    for image in held:
-        by_repository.setdefault(_safe_repository(image["name"]), []).append(image)
+    held = [image for image in engine.images() if repository_or_none(image["name"]) in wanted]
     dropped = []
     if keep is not None:
-        for images in by_repository.values():
-            newest_first = sorted(images, key=lambda i: (sortable_time(i["created"]), i["name"]), reverse=True)
-            dropped.extend(image["name"] for image in newest_first[keep:])
+        old = beyond_newest(held, keep, wanted, name_of=lambda i: i["name"],
+                            newest=lambda i: (sortable_time(i["created"]), i["name"]))
+        dropped = [image["name"] for image in old]
     if not check_mode:
         for name in dropped:
             _remove_one(engine, name)
@@ -71,18 +69,6 @@ def _remove_one(engine, ref):
         engine.remove(ref)
     except BundleError as exc:
         raise BundleError("%s cannot remove %s: %s" % (engine.label, ref, exc))
-
-
-def repository_of(name):
-    """The repository of an image name, fully qualified: app1:1 -> docker.io/library/app1."""
-    return docker_reference(name).rsplit(":", 1)[0]  # docker_reference adds ':latest' to a name without a tag
-
-
-def _safe_repository(name):
-    try:
-        return repository_of(name)
-    except BundleError:
-        return None  # not an image name (a digest reference): never pruned
 
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?")

@@ -20,7 +20,7 @@ import shutil
 import stat
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 PREFIX = "fleetimage-engine-tmp-"
 
@@ -38,13 +38,13 @@ def private_tmp(label):
         folder = tempfile.mkdtemp(prefix="%s%s-%d-" % (PREFIX, label, os.getpid()), dir=parent)
     except OSError as exc:
         raise BundleError("cannot create a temporary folder in %s for the %s load: %s"
-                          % (parent, label, exc.strerror or exc))
+                          % (parent, label, os_reason(exc)))
     try:
         fd = os.open(folder, os.O_RDONLY)
         fcntl.flock(fd, fcntl.LOCK_EX)  # not inherited by the engine: it ends with this process
     except OSError as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        raise BundleError("cannot lock the temporary folder %s: %s" % (folder, exc.strerror or exc))
+        raise BundleError("cannot lock the temporary folder %s: %s" % (folder, os_reason(exc)))
     try:
         yield folder
     finally:

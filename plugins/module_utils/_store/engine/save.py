@@ -25,7 +25,7 @@ import subprocess
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli as _engine_cli
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.stream_metadata import read_archive_metadata
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 CHUNK = 1024 * 1024
 
@@ -38,7 +38,7 @@ def save_to_file(argv, path):
             stderr = proc.communicate()[1]
     except OSError as exc:
         raise BundleError("writing the save stream of `%s` to %s failed: %s"
-                          % (_engine_cli.command_line(argv), path, exc.strerror or exc))
+                          % (_engine_cli.command_line(argv), path, os_reason(exc)))
     if proc.returncode != 0:
         raise _engine_cli.failed(argv, proc.returncode, stderr)
     if os.path.getsize(path) == 0:

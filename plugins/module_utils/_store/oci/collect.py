@@ -20,21 +20,18 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_sha256_hex
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
 def blobs_of(store, entry):
     """The digests ENTRY (of index.json, or a manifest list) reaches, itself included."""
     digest = entry.get("digest")
-    if not isinstance(digest, str) or not _HEX64.match(digest.partition("sha256:")[2]):
+    if not isinstance(digest, str) or not is_sha256_hex(digest.partition("sha256:")[2]):
         return {digest} if isinstance(digest, str) else set()  # not a sha256 blob: not this store's to collect
     used = {digest}
     # Whatever its mediaType says, an index entry points at a manifest or an
@@ -45,7 +42,7 @@ def blobs_of(store, entry):
     except (OSError, IOError) as exc:
         if exc.errno == errno.ENOENT:
             return used  # already gone: the image is broken, nothing to follow
-        raise BundleError("the store %s: blob %s cannot be read: %s" % (store, digest, exc.strerror))
+        raise BundleError("the store %s: blob %s cannot be read: %s" % (store, digest, os_reason(exc)))
     except ValueError as exc:
         raise BundleError("the store %s: manifest %s is not valid JSON (%s); no blob was removed" % (store, digest, exc))
     if not isinstance(document, dict):
@@ -82,7 +79,7 @@ def stored_blobs(store):
         return {}
     blobs = {}
     for name in names:
-        if not _HEX64.match(name):
+        if not is_sha256_hex(name):
             continue
         try:
             blobs["sha256:" + name] = os.lstat(os.path.join(folder, name)).st_size
@@ -124,7 +121,7 @@ def remove_blobs(store, blobs):
             os.unlink(blob_path(store, digest))
         except OSError as exc:
             if exc.errno != errno.ENOENT:
-                raise BundleError("the store %s: blob %s cannot be removed: %s" % (store, digest, exc.strerror))
+                raise BundleError("the store %s: blob %s cannot be removed: %s" % (store, digest, os_reason(exc)))
             continue
         freed += size
     if blobs:
@@ -168,12 +165,6 @@ def folder_size(path):
                 pass
     return total
 
-
-def blob_path(store, digest):
-    algorithm, hexdigest = digest.partition(":")[::2]
-    if algorithm != "sha256" or not _HEX64.match(hexdigest):
-        raise BundleError("the store %s names the blob %r, which is not a sha256 digest" % (store, digest))
-    return os.path.join(store, "blobs", algorithm, hexdigest)
 
 
 def _locked(path):

@@ -19,9 +19,11 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE, FreeSpaceGuard, parse_min_free_space
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import FreeSpaceGuard, checked_min_free_space
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.staging_writer import MAX_PENDING, StagingWriter
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX, remove_abandoned_staging, store_lock
@@ -35,15 +37,15 @@ IN_FLIGHT_BYTES = (MAX_PENDING + 1) * CHUNK
 
 
 @contextlib.contextmanager
-def destination(store, min_free_space=DEFAULT_MIN_FREE_SPACE, verify_reused=False):
+def destination(store, min_free_space=None, verify_reused=False):
     """A staging area for one image; nothing is visible until its commit().
 
-    MIN_FREE_SPACE ('5%', '2G'): what the store's file system must keep free;
+    MIN_FREE_SPACE (a MinFreeSpace; None: the default 5%): what the store's file system must keep free;
     dest.guard.check() asks it, and put_layer() does every few MiB.
     VERIFY_REUSED (a load with force): every blob the store already has is
     hashed before it is reused, and one that does not match is written again.
     """
-    minimum = parse_min_free_space(min_free_space)
+    limit = min_free_space or checked_min_free_space()
     layout.check_store(store)
     created = layout.make_dirs(store)
     try:
@@ -51,7 +53,7 @@ def destination(store, min_free_space=DEFAULT_MIN_FREE_SPACE, verify_reused=Fals
     except BaseException:
         layout.remove_empty(created)
         raise
-    dest.guard = FreeSpaceGuard(store, minimum, min_free_space)
+    dest.guard = FreeSpaceGuard(store, limit.minimum, limit.text)
     try:
         dest.guard.check()
         yield dest
@@ -87,7 +89,7 @@ class _Destination(object):
     def has_blob(self, digest):
         if digest in self._staged:
             return True
-        path = layout.blob_path(self.store, digest)
+        path = blob_path(self.store, digest)
         if not os.path.exists(path):
             return False
         if self._verify_reused:
@@ -206,13 +208,13 @@ class _Destination(object):
                 layout.remove_empty(remove_store_dirs)
 
     def _blob_size(self, digest):
-        return os.stat(self._staged.get(digest) or layout.blob_path(self.store, digest)).st_size
+        return os.stat(self._staged.get(digest) or blob_path(self.store, digest)).st_size
 
     def _stage_bytes(self, digest, data):
         """Stage a small blob (config, manifest) unless the store has it intact: checked always, it is cheap."""
         if digest in self._staged:
             return
-        path = layout.blob_path(self.store, digest)
+        path = blob_path(self.store, digest)
         if os.path.exists(path):
             self._checked[digest] = blob_matches(path, digest)
             if self._checked[digest]:
@@ -231,7 +233,7 @@ class _Destination(object):
         self._layout_file_created = layout.ensure_layout_file(self.store)
         for digest in digests:
             staged = self._staged.get(digest)
-            final = layout.blob_path(self.store, digest)
+            final = blob_path(self.store, digest)
             if staged is None or digest in written:
                 continue
             if os.path.exists(final) and self._checked.get(digest, True):
@@ -245,7 +247,7 @@ class _Destination(object):
         """Remove the blobs WRITTEN by a commit that failed before index.json named them."""
         for digest in written:
             try:
-                os.unlink(layout.blob_path(self.store, digest))
+                os.unlink(blob_path(self.store, digest))
             except OSError:
                 pass  # gone already, or the disk refuses: the next load's commit sees it missing or reuses it
         try:
@@ -259,14 +261,10 @@ class _Destination(object):
 
 def blob_matches(path, digest):
     """Whether the file PATH holds the bytes of DIGEST; unreadable counts as not."""
-    sha256 = hashlib.sha256()
     try:
-        with open(path, "rb", buffering=0) as f:
-            for chunk in iter(lambda: f.read(CHUNK), b""):
-                sha256.update(chunk)
+        return "sha256:" + sha256_of_file(path) == digest
     except OSError:
         return False
-    return "sha256:" + sha256.hexdigest() == digest
 
 
 def remove_tree(path):
@@ -279,5 +277,4 @@ def remove_tree(path):
 
 def describe_os_error(exc):
     """An OSError as 'PATH: reason', the path only when the error carries one."""
-    reason = exc.strerror or str(exc)
-    return "%s: %s" % (exc.filename, reason) if exc.filename else reason
+    return "%s: %s" % (exc.filename, os_reason(exc)) if exc.filename else os_reason(exc)

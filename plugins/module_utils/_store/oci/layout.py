@@ -20,11 +20,11 @@ import json
 import os
 import tempfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import checked_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import FILE_MODE, FOLDER_MODE, check_store_trusted
 
@@ -137,7 +137,7 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names, anno
         fsync_folder(store)
     except OSError as exc:
         raise BundleError("the store index %s was replaced, but flushing its folder to disk failed: %s"
-                          % (os.path.join(store, "index.json"), exc.strerror or exc))
+                          % (os.path.join(store, "index.json"), os_reason(exc)))
     return True
 
 
@@ -174,7 +174,7 @@ def read_index(store):
     except (OSError, IOError) as exc:
         if exc.errno == errno.ENOENT:
             return {"schemaVersion": 2, "manifests": []}
-        raise BundleError("store index %s cannot be read: %s" % (path, exc.strerror))
+        raise BundleError("store index %s cannot be read: %s" % (path, os_reason(exc)))
     except ValueError as exc:
         raise BundleError("store index %s is not valid JSON: %s" % (path, exc))
     if not isinstance(index, dict) or index.get("schemaVersion") != 2 or not isinstance(index.get("manifests"), list) \
@@ -241,11 +241,6 @@ def staging_file(folder, prefix="tmp"):
     return fd, path
 
 
-def blob_path(store, digest):
-    """Where the blob DIGEST lives; a digest that is not sha256 + 64 hex names no file."""
-    checked_digest(digest, "a blob asked of the store %s" % store)
-    return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
-
 
 def _read_blob(store, digest, check=False):
     """The bytes of a small blob; with CHECK, a blob that does not match its digest is a ValueError (not there)."""
@@ -275,7 +270,7 @@ def make_dirs(path):
             fsync_folder(os.path.dirname(folder))
         except OSError as exc:
             remove_empty(created)  # all or nothing: no half-made store is left behind
-            raise BundleError("cannot create the store folder %s: %s" % (folder, exc.strerror or exc))
+            raise BundleError("cannot create the store folder %s: %s" % (folder, os_reason(exc)))
     return created
 
 

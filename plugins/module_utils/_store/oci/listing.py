@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, records
 
 
@@ -42,7 +43,7 @@ def image_id(store, entry):
         return recorded
     digest = entry.get("digest") or ""
     try:
-        with open(layout.blob_path(store, digest), "rb") as f:
+        with open(blob_path(store, digest), "rb") as f:
             return json.loads(f.read().decode("utf-8"))["config"]["digest"].split(":", 1)[1]
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return digest

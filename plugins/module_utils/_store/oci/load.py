@@ -17,19 +17,20 @@ from __future__ import annotations
 import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination, records
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.inflation import InflationCheck
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum, tarball_sha256
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.early_check import InflationCheck
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.free_space import DEFAULT_MIN_FREE_SPACE
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 
-def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_FREE_SPACE, force=False):
+def load(store, tarballs, name, layer_hints, verify, min_free_space=None, force=False):
     """Load the image NAME from TARBALLS (app first) into STORE; return the outcome.
 
+    TARBALLS: each with part, path and check_sum(actual=None), which fails when
+    the file's sha256 is not the bundle's (_bundle/index.py's Tarball).
+
     LAYER_HINTS: {part: legacy layer ids} the index says the lib and base tarballs hold.
-    MIN_FREE_SPACE: what the store's file system must keep free (see free_space.py).
+    MIN_FREE_SPACE: what the store's file system must keep free (a MinFreeSpace, see _io/free_space.py).
     FORCE: blobs the store has are checked against their digest before they
     are reused, and written again when they do not match.
     """
@@ -40,7 +41,7 @@ def load(store, tarballs, name, layer_hints, verify, min_free_space=DEFAULT_MIN_
             if tarball.part != "app" and _all_present(dest, archive, layer_hints.get(tarball.part)):
                 skipped.append(tarball)
                 if verify:
-                    check_sum(tarball, tarball_sha256(tarball))
+                    tarball.check_sum()
             else:
                 digest = _stream_checked(dest, archive, tarball, verify)
                 app_sha256 = app_sha256 or digest  # the app tarball is read first
@@ -70,14 +71,14 @@ def _stream_checked(dest, archive, tarball, verify):
     # Before a byte of it is written: its compressed size is what it inflates to at the least, as a rule.
     dest.guard.check(_file_size(tarball))
     try:
-        digest = _stream_into(dest, archive, tarball, InflationCheck(tarball, verify))
+        digest = _stream_into(dest, archive, tarball, InflationCheck(tarball.path, tarball.check_sum if verify else None))
     except BundleError:
         # A wrong file is the likelier cause than a broken one: say so first.
         if verify:
-            check_sum(tarball, tarball_sha256(tarball))
+            tarball.check_sum()
         raise
     if verify:
-        check_sum(tarball, digest)
+        tarball.check_sum(digest)
     return digest
 
 
@@ -92,7 +93,7 @@ def _file_size(tarball):
     try:
         return os.stat(tarball.path).st_size
     except OSError as exc:
-        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, exc.strerror or exc))
+        raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc)))
 
 
 def _stream_into(dest, archive, tarball, inflation=None):

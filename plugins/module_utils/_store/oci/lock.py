@@ -15,7 +15,7 @@ import fcntl
 import os
 import shutil
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 
 STAGING_PREFIX = ".fleetimage-staging-"
@@ -31,7 +31,7 @@ def store_lock(store):
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 continue
-            raise BundleError("cannot open the store folder %s: %s" % (store, exc.strerror))
+            raise BundleError("cannot open the store folder %s: %s" % (store, os_reason(exc)))
         fcntl.flock(fd, fcntl.LOCK_EX)
         # A load that failed on a new store may have removed the folder while
         # this one waited for the lock: then lock the folder that is there now.

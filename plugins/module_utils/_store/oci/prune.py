@@ -19,15 +19,16 @@ everything that changes the store happens under the store lock.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import repository_of
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.keep_newest import beyond_newest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout, listing, records, remove
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
-_CHUNK = 1024 * 1024
 
 
 def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
@@ -67,30 +68,12 @@ def _drop_old(index, keep, wanted):
     """Remove from INDEX the names beyond the KEEP most recent of each repository (in WANTED, or all); return them."""
     if keep is None:
         return []
-    by_repository = {}
-    for position, name, entry in listing.named_entries(index):
-        repository = _safe_repository(name)
-        if repository is not None and (not wanted or repository in wanted):
-            by_repository.setdefault(repository, []).append((records.loaded_at(entry), position, name))
-    dropped_positions, dropped = set(), []
-    for entries in by_repository.values():
-        for unused_time, position, name in sorted(entries, reverse=True)[keep:]:
-            dropped_positions.add(position)
-            dropped.append(name)
+    named = [(records.loaded_at(entry), position, name) for position, name, entry in listing.named_entries(index)]
+    old = beyond_newest(named, keep, wanted or None, name_of=lambda item: item[2], newest=lambda item: item)
+    dropped_positions = set(position for unused_time, position, name in old)
+    dropped = [name for unused_time, position, name in old]
     index["manifests"] = [e for i, e in enumerate(index["manifests"]) if i not in dropped_positions]
     return sorted(dropped)
-
-
-def repository_of(name):
-    """The repository of an image name, fully qualified: app1:1 -> docker.io/library/app1."""
-    return docker_reference(name).rsplit(":", 1)[0]  # docker_reference adds ':latest' to a name without a tag
-
-
-def _safe_repository(name):
-    try:
-        return repository_of(name)
-    except BundleError:
-        return None  # a name another tool wrote that is no image name: never pruned
 
 
 def damaged_blobs(store, index):
@@ -99,7 +82,7 @@ def damaged_blobs(store, index):
     stored = collect.stored_blobs(store)
     damaged = []
     for digest in sorted(stored):
-        actual = _sha256_of(collect.blob_path(store, digest))
+        actual = _sha256_of(blob_path(store, digest))
         if actual is not None and "sha256:" + actual != digest:
             damaged.append({"digest": digest, "error": "its sha256 is %s" % actual,
                             "images": sorted(used.get(digest, []))})
@@ -110,16 +93,12 @@ def damaged_blobs(store, index):
 
 
 def _sha256_of(path):
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb", buffering=0) as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
-                digest.update(chunk)
+        return sha256_of_file(path)
     except FileNotFoundError:
         return None  # removed meanwhile by a concurrent remove: nothing to check
     except OSError as exc:
-        raise BundleError("the store %s: blob %s cannot be read: %s" % (store_of(path), path, exc.strerror))
-    return digest.hexdigest()
+        raise BundleError("the store %s: blob %s cannot be read: %s" % (store_of(path), path, os_reason(exc)))
 
 
 def store_of(blob):

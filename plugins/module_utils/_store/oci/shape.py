@@ -18,7 +18,7 @@ import json
 import os
 import stat
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 LAYOUT_VERSION = "1.0.0"
 _LAYOUT_FILE_MAX_BYTES = 4096
@@ -33,13 +33,13 @@ def check_store_shape(store):
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return
-        raise BundleError("cannot inspect the store %s: %s" % (store, exc.strerror or exc))
+        raise BundleError("cannot inspect the store %s: %s" % (store, os_reason(exc)))
     if not stat.S_ISDIR(st.st_mode):
         raise BundleError("the store %s is not a folder" % store)
     try:
         entries = sorted(os.listdir(store))
     except OSError as exc:
-        raise BundleError("cannot list the store folder %s: %s" % (store, exc.strerror or exc))
+        raise BundleError("cannot list the store folder %s: %s" % (store, os_reason(exc)))
     if "oci-layout" not in entries:
         foreign = [name for name in entries if not _own_before_first_commit(store, name)]
         if foreign:
@@ -70,7 +70,7 @@ def _check_layout_file(path):
             data = f.read(_LAYOUT_FILE_MAX_BYTES + 1)
         layout = json.loads(data.decode("utf-8"))
     except OSError as exc:
-        raise BundleError("cannot read the store's %s: %s" % (path, exc.strerror or exc))
+        raise BundleError("cannot read the store's %s: %s" % (path, os_reason(exc)))
     except ValueError as exc:
         raise BundleError("the store's %s is not valid JSON: %s" % (path, exc))
     version = layout.get("imageLayoutVersion") if isinstance(layout, dict) else None

@@ -19,10 +19,9 @@ import io
 import json
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import broken_candidate, candidate
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.digest import is_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, broken_candidate, candidate
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import read_index
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -77,11 +76,11 @@ def _image(store, manifest_digest):
             raise BundleError("layer %s has media type %s: only uncompressed layers (%s) can be saved"
                               % (layer.get("digest") if isinstance(layer, dict) else layer, media_type,
                                  ", ".join(UNCOMPRESSED_LAYERS)))
-        path = _blob_path(store, layer.get("digest"), "layer")
+        path = blob_path(store, layer.get("digest"), "a layer of an image in the store %s" % store)
         try:
             size = os.stat(path).st_size
         except OSError as exc:
-            raise BundleError("layer blob %s cannot be read: %s" % (path, exc.strerror))
+            raise BundleError("layer blob %s cannot be read: %s" % (path, os_reason(exc)))
         sources.append(LayerSource(size, _opener(path)))
     return ImageSource(None, config, sources)
 
@@ -95,20 +94,15 @@ def _json_blob(store, digest, what):
 
 def _blob_bytes(store, digest, what):
     """The bytes of a small blob, checked against its digest."""
-    path = _blob_path(store, digest, what)
+    path = blob_path(store, digest, "the %s of an image in the store %s" % (what, store))
     try:
         data = _read_limited(path)
     except (OSError, IOError) as exc:
-        raise BundleError("%s blob %s cannot be read: %s" % (what, path, exc.strerror or exc))
+        raise BundleError("%s blob %s cannot be read: %s" % (what, path, os_reason(exc)))
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise BundleError("%s blob %s does not match its digest" % (what, path))
     return data
 
-
-def _blob_path(store, digest, what):
-    if not is_digest(digest):
-        raise BundleError("%s digest %r is not a sha256 digest" % (what, digest))
-    return os.path.join(store, "blobs", "sha256", digest[len("sha256:"):])
 
 
 def _read_limited(path):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 FOLDER_MODE = 0o755
 FILE_MODE = 0o644
@@ -91,4 +91,4 @@ def _lstat(path):
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise BundleError("cannot check who may write %s: %s" % (path, exc.strerror or exc))
+        raise BundleError("cannot check who may write %s: %s" % (path, os_reason(exc)))

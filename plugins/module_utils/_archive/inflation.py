@@ -1,6 +1,6 @@
 # Copyright: fleetimage.separated contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A tarball's checksum checked early when it inflates far beyond its size.
+"""A tarball's checksum checked early when it inflates far beyond its size (decompression bombs).
 
 A tarball's sha256 is known only once all its bytes are read, which for a
 bomb (4 MiB that inflate to 4 GiB) means after all of it was written. Real
@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import check_sum, tarball_sha256
-
 RATIO = 100
 MIN_BYTES = 64 * 1024 * 1024
 
 
 class InflationCheck(object):
-    """Counts the bytes TARBALL inflated to; past the limit, checks its sha256 once (when VERIFY)."""
+    """Counts the bytes the tarball at PATH inflated to; past the limit, calls CHECK_SUM() once (None: no check)."""
 
-    def __init__(self, tarball, verify):
-        self._tarball = tarball
+    def __init__(self, path, check_sum):
+        self._check_sum = check_sum
         self._limit = None
         self._inflated = 0
-        if verify:
+        if check_sum is not None:
             try:
-                size = os.stat(tarball.path).st_size
+                size = os.stat(path).st_size
             except OSError:
                 size = 0  # the read that follows says why it cannot be read
             self._limit = max(MIN_BYTES, RATIO * size)
@@ -43,7 +41,7 @@ class InflationCheck(object):
         self._inflated += size
         if self._limit is not None and self._inflated > self._limit:
             self._limit = None  # once
-            check_sum(self._tarball, tarball_sha256(self._tarball))
+            self._check_sum()
 
 
 class _CountingReader(object):
