@@ -25,7 +25,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.cache import DEFAULT_CACHE_DIR, part_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.cache_folder import DEFAULT_CACHE_DIR, part_name
 from ansible_collections.fleetimage.separated.plugins.plugin_utils import bundle_source
 
 MODULE = "fleetimage.separated.separated_image_load"

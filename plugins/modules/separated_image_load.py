@@ -456,6 +456,7 @@ bytes_written:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load_task import load_task
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
@@ -504,7 +505,7 @@ def main():
         required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    run(module, load_task, check_mode=module.check_mode, diff=module._diff)
+    run(module, load_task, check_mode=module.check_mode, diff=module._diff, open_url=open_url)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._bundle impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import read_bounded_file
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.cache import RESERVED_FILE_NAMES
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.fetch import mirror_list
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.cache_folder import RESERVED_FILE_NAMES, mirror_list
 
 TRUST_FILE_MAX_BYTES = 1024 * 1024
 

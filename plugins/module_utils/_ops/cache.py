@@ -25,11 +25,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import re
 import tempfile
 import time
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import index as _bundle_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.cache_folder import (
+    ALLOWED_SIGNERS_FILE, PART_PATTERN, REVOKED_KEYS_FILE)
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import signature
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
@@ -39,20 +40,8 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._ops import i
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops import load as _load
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 
-DEFAULT_CACHE_DIR = "/var/cache/fleetimage/bundles"
-# Temporary names of files on their way into the cache: ".FILE.part-RANDOM".
-PART_PATTERN = re.compile(r"^\.(.+)\.part-[A-Za-z0-9_]+$")
 STALE_PART_SECONDS = 3600
 _STORE_KEYS = ("engine", "store", "executable", "namespace")
-ALLOWED_SIGNERS_FILE = "allowed_signers"
-REVOKED_KEYS_FILE = "revoked_keys"
-# Names in the cache folder that are not tarballs: a tarball of the index may not take them.
-RESERVED_FILE_NAMES = (_bundle_index.INDEX_FILE_NAME, signature.SIGNATURE_FILE_NAME, ALLOWED_SIGNERS_FILE, REVOKED_KEYS_FILE)
-
-
-def part_name(file_name, token):
-    """The temporary name FILE_NAME travels under (TOKEN: letters, digits, _)."""
-    return ".%s.part-%s" % (file_name, token)
 
 
 def ask(params, check_mode=False):
@@ -63,7 +52,7 @@ def ask(params, check_mode=False):
     return _public(plan)
 
 
-def load(params, check_mode=False, diff=False):
+def load(params, check_mode=False, diff=False, open_url=None):
     """Accept the staged files, fetch what is lacking from params['url'], write the index, load the missing names."""
     # Sent from the controller (_staged given, maybe empty): the ask hashed the cached files a moment ago and
     # the load hashes every tarball again while it reads it; with mirrors, what to fetch is decided here.
@@ -91,7 +80,7 @@ def load(params, check_mode=False, diff=False):
             raise BundleError("the cache folder %s lacks %s, and no url to fetch it from"
                               % (bundle_dir, ", ".join(f["file"] for f in lacking)))
         for wanted in lacking:
-            fetched, skipped = _fetch.fetch_into(params, wanted, bundle_dir)
+            fetched, skipped = _fetch.fetch_into(params, wanted, bundle_dir, open_url)
             result["fetched"].append(fetched)
             result["mirrors_skipped"].extend(skipped)
             result["changed"] = True

@@ -18,9 +18,9 @@ import hashlib
 import os
 import tempfile
 
-from ansible.module_utils.six.moves.urllib.parse import quote
-from ansible.module_utils.urls import open_url
+from urllib.parse import quote
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.cache_folder import mirror_list
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 
@@ -31,20 +31,15 @@ class _MirrorFailed(Exception):
     """This mirror has no good copy; ask the next one."""
 
 
-def mirror_list(url):
-    """params['url'] (a list, or a string of URLs separated by commas) as base URLs without trailing slashes."""
-    urls = url.split(",") if isinstance(url, str) else list(url or [])
-    return [u.strip().rstrip("/") for u in urls if u and u.strip()]
-
-
-def fetch_into(params, wanted, bundle_dir):
-    """Fetch WANTED ({file, path, sha256}); return ({file, url, bytes}, [{file, url, error} skipped])."""
+def fetch_into(params, wanted, bundle_dir, open_url):
+    """Fetch WANTED ({file, path, sha256}) with OPEN_URL (Ansible's ansible.module_utils.urls.open_url, which the
+    module hands in); return ({file, url, bytes}, [{file, url, error} skipped])."""
     mirrors = mirror_list(params.get("url"))
     skipped = []
     for base in mirrors:
         url = "%s/%s" % (base, quote(wanted["file"]))
         try:
-            size = _fetch_one(params, url, wanted, bundle_dir)
+            size = _fetch_one(params, url, wanted, bundle_dir, open_url)
         except _MirrorFailed as exc:
             skipped.append({"file": wanted["file"], "url": url, "error": str(exc)})
             continue
@@ -53,7 +48,7 @@ def fetch_into(params, wanted, bundle_dir):
                       % (wanted["file"], "; ".join("%s (%s)" % (s["url"], s["error"]) for s in skipped) or "no url given"))
 
 
-def _fetch_one(params, url, wanted, bundle_dir):
+def _fetch_one(params, url, wanted, bundle_dir, open_url):
     try:
         fd, temp = tempfile.mkstemp(prefix=".%s.part-" % wanted["file"], dir=bundle_dir)
     except OSError as exc:
@@ -62,7 +57,7 @@ def _fetch_one(params, url, wanted, bundle_dir):
         digest = hashlib.sha256()
         size = 0
         with os.fdopen(fd, "wb") as out:
-            response = _open(params, url)
+            response = _open(params, url, open_url)
             try:
                 while True:
                     try:
@@ -98,7 +93,7 @@ def _fetch_one(params, url, wanted, bundle_dir):
             os.unlink(temp)
 
 
-def _open(params, url):
+def _open(params, url, open_url):
     """The response to GET URL with the module's authentication and transport options."""
     username = params.get("url_username") or None
     try:

@@ -9,12 +9,12 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._ops import c
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image, load_images
 
 
-def load_task(params, check_mode=False, diff=False):
-    """The module result for PARAMS."""
+def load_task(params, check_mode=False, diff=False, open_url=None):
+    """The module result for PARAMS; OPEN_URL fetches from the mirrors of params['url']."""
     if params.get("_step") == "ask":
         return cache.ask(params, check_mode=check_mode)
     if params.get("_step") == "load":
-        return cache.load(params, check_mode=check_mode, diff=diff)
+        return cache.load(params, check_mode=check_mode, diff=diff, open_url=open_url)
     if params.get("src") or params.get("url"):
         raise BundleError("src and url are handled by the action plugin fleetimage.separated.separated_image_load "
                           "on the controller; this run did not go through it")
