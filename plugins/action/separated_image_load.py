@@ -83,21 +83,33 @@ class ActionModule(ActionBase):
         cache_dir = host_args["dir"]
         if cache_dir.startswith("~"):
             cache_dir = self._remote_expand_user(cache_dir)
+        # With become, the connection's user may not write the cache folder: the files go to the connection's
+        # temporary folder, and the load run (as the become user) copies them in.
+        staging_dir = self._make_tmp_path() if self._play_context.become else cache_dir
+        shell = self._connection._shell
         token = uuid.uuid4().hex
         staged = {}
         try:
-            for file_name in lacking:
-                local = os.path.join(src, file_name)
-                if not os.path.isfile(local):
-                    raise BundleError("the bundle %s lacks the tarball %s its index names" % (src, file_name))
-                staged[file_name] = part_name(file_name, token)
-                self._connection.put_file(local, self._connection._shell.join_path(cache_dir, staged[file_name]))
-        except (AnsibleError, BundleError, OSError) as exc:
-            self._discard(cache_dir, staged.values())
-            return {"failed": True, "msg": "sending %s to the cache folder %s failed: %s"
-                    % (file_name, cache_dir, to_text(exc))}, bundle, sent
-        loaded = self._execute_module(module_name=MODULE, module_args=dict(host_args, _step="load", _staged=staged),
-                                      task_vars=task_vars)
+            try:
+                for file_name in lacking:
+                    local = os.path.join(src, file_name)
+                    if not os.path.isfile(local):
+                        raise BundleError("the bundle %s lacks the tarball %s its index names" % (src, file_name))
+                    remote = shell.join_path(staging_dir, part_name(file_name, token))
+                    staged[file_name] = remote if staging_dir != cache_dir else part_name(file_name, token)
+                    self._connection.put_file(local, remote)
+                if staging_dir != cache_dir:
+                    self._fixup_perms2([staging_dir] + list(staged.values()))
+            except (AnsibleError, BundleError, OSError) as exc:
+                if staging_dir == cache_dir:
+                    self._discard(cache_dir, staged.values())
+                return {"failed": True, "msg": "sending %s to the cache folder %s failed: %s"
+                        % (file_name, cache_dir, to_text(exc))}, bundle, sent
+            loaded = self._execute_module(module_name=MODULE, module_args=dict(host_args, _step="load", _staged=staged),
+                                          task_vars=task_vars)
+        finally:
+            if staging_dir != cache_dir:
+                self._remove_tmp_path(staging_dir)
         loaded["reused"] = reused
         return loaded, bundle, sent
 

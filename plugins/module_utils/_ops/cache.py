@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 
@@ -186,10 +187,12 @@ def _prepare_folder(bundle_dir):
 
 
 def _staged_path(bundle_dir, file_name, temp_name):
-    match = PART_PATTERN.match(temp_name or "")
-    if not match or match.group(1) != file_name or "/" in temp_name:
+    """Where the controller put FILE_NAME: a temporary name in the cache folder, or (with become, when the
+    connection's user may not write the cache folder) an absolute path in the connection's temporary folder."""
+    match = PART_PATTERN.match(os.path.basename(temp_name or ""))
+    if not match or match.group(1) != file_name or (not os.path.isabs(temp_name) and "/" in temp_name):
         raise BundleError("staged file %r is not a temporary name of %s" % (temp_name, file_name))
-    return os.path.join(bundle_dir, temp_name)
+    return os.path.join(bundle_dir, temp_name)  # an absolute TEMP_NAME stays as it is
 
 
 def _accept_staged(bundle_dir, files, staged, verify=True):
@@ -203,6 +206,13 @@ def _accept_staged(bundle_dir, files, staged, verify=True):
                 continue  # not needed any more (loaded meanwhile): discarded below
             if not os.path.isfile(path) or os.path.islink(path):
                 raise BundleError("the file %s sent into %s is not there (transfer cut short?)" % (file_name, bundle_dir))
+            if os.path.dirname(path) != os.path.abspath(bundle_dir):
+                # Sent to the connection's temporary folder: copied in under a temporary name, and the copy is
+                # what gets hashed and renamed.
+                copy = os.path.join(bundle_dir, os.path.basename(path))
+                shutil.copyfile(path, copy)
+                os.unlink(path)
+                path = staged[file_name] = copy
             actual = sha256_of_file(path) if verify else wanted["sha256"]
             if actual != wanted["sha256"]:
                 raise BundleError("the file %s sent into %s does not match the index (the controller's copy or the "
