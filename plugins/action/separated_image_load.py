@@ -49,21 +49,25 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=str(exc))
             return result
         host_args = dict((k, v) for k, v in args.items() if k not in _CONTROLLER_ONLY and k not in _URL_OPTIONS)
-        host_args.update(bundle["trust"], names=bundle["names"], dir=args.get("dir") or DEFAULT_CACHE_DIR,
-                         _index=bundle["index_text"])
+        host_args.update(names=bundle["names"], dir=args.get("dir") or DEFAULT_CACHE_DIR)
+        self._internal = dict(bundle["trust"], index=bundle["index_text"])
         if bundle["signature_text"]:
-            host_args["_signature"] = bundle["signature_text"]
+            self._internal["signature"] = bundle["signature_text"]
         if args.get("url"):
             host_args.update((k, args[k]) for k in _URL_OPTIONS if k in args)
-            done = self._execute_module(module_name=MODULE, module_args=dict(host_args, _step="load"),
+            done = self._execute_module(module_name=MODULE, module_args=self._step(host_args, "load"),
                                         task_vars=task_vars)
             done.setdefault("reused", [f["file"] for f in done.get("files", []) if f.get("intact")])
             return self._finish(result, done, bundle, sent=None)
         return self._finish(result, *self._push(host_args, bundle, args["src"], task_vars))
 
+    def _step(self, host_args, step, **more):
+        """The module arguments of one step: the task's, and what only this plugin sends (_plugin)."""
+        return dict(host_args, _plugin=dict(self._internal, step=step, **more))
+
     def _push(self, host_args, bundle, src, task_vars):
         """Ask, send what the host lacks, load: (module result, bundle, {files, bytes})."""
-        asked = self._execute_module(module_name=MODULE, module_args=dict(host_args, _step="ask"), task_vars=task_vars)
+        asked = self._execute_module(module_name=MODULE, module_args=self._step(host_args, "ask"), task_vars=task_vars)
         if asked.get("failed") or asked.get("unreachable"):
             return asked, bundle, None
         lacking = [f["file"] for f in asked["files"] if not f["intact"]]
@@ -105,7 +109,7 @@ class ActionModule(ActionBase):
                     self._discard(cache_dir, staged.values())
                 return {"failed": True, "msg": "sending %s to the cache folder %s failed: %s"
                         % (file_name, cache_dir, to_text(exc))}, bundle, sent
-            loaded = self._execute_module(module_name=MODULE, module_args=dict(host_args, _step="load", _staged=staged),
+            loaded = self._execute_module(module_name=MODULE, module_args=self._step(host_args, "load", staged=staged),
                                           task_vars=task_vars)
         finally:
             if staging_dir != cache_dir:

@@ -100,6 +100,11 @@ options:
     type: list
     elements: str
     version_added: 0.3.0
+  _plugin:
+    description:
+      - Set by the action plugin of this module with O(src) or O(url) - the step (ask or load), the index and
+        signature text, the trust files and the names the files were sent under. Not for direct use.
+    type: dict
   stage_only:
     description:
       - With O(src) or O(url), fill the cache folder O(dir) with the tarballs of every name (only those it lacks or
@@ -390,7 +395,7 @@ signature:
       sample: SHA256:4EuL8NhSQQ6tc76cBhyfZA+oEEEV6ya1ohAIHJXr8dM
 apps:
   description:
-    - With O(names), O(src) or O(url), per name - RV(apps.NAME.action) (V(loaded), V(present) or V(would_load))
+    - With O(names), O(src) or O(url), per name - C(action) (V(loaded), V(present) or V(would_load))
       and the image id; with a load, the load's own result (RV(image), RV(previous_id), RV(layers_written), ...).
   returned: with O(names), O(src) or O(url)
   type: dict
@@ -485,14 +490,8 @@ ARGUMENT_SPEC = dict(
     revoked_keys=dict(type="path"),
     force=dict(type="bool", default=False),
     min_free_space=dict(type="str", default="5%"),
-    # Set by the action plugin (src, url): the step, the index and signature text, the trust files
-    # (base64) and the files sent under temporary names {file: temporary name}.
-    _step=dict(type="str", choices=["ask", "load"]),
-    _index=dict(type="str"),
-    _signature=dict(type="str"),
-    _allowed_signers=dict(type="str", no_log=False),
-    _revoked_keys=dict(type="str", no_log=False),
-    _staged=dict(type="dict"),
+    # Set by the action plugin (src, url): {step, index, signature, allowed_signers, revoked_keys, staged}.
+    _plugin=dict(type="dict"),
     **store_argument_spec()
 )
 

@@ -67,9 +67,9 @@ def read_bundle(args):
     if signed:
         bundle["signature"] = _verify(index_bytes, signature_bytes, src, args)
         bundle["signature_text"] = signature_bytes.decode("ascii") if isinstance(signature_bytes, bytes) else signature_bytes
-        bundle["trust"]["_allowed_signers"] = _trust_file(args["allowed_signers"], "allowed signers")
+        bundle["trust"]["allowed_signers"] = _trust_file(args["allowed_signers"], "allowed signers")
         if args.get("revoked_keys"):
-            bundle["trust"]["_revoked_keys"] = _trust_file(args["revoked_keys"], "revoked keys")
+            bundle["trust"]["revoked_keys"] = _trust_file(args["revoked_keys"], "revoked keys")
     return bundle
 
 

@@ -137,7 +137,7 @@ class Fleet:
                               stdin=subprocess.DEVNULL)
         results = {}
         for line in proc.stdout.splitlines():
-            host, _, rest = line.partition(" | ")
+            host, unused_bar, rest = line.partition(" | ")
             if " => " in rest:
                 results[host] = json.loads(rest.split(" => ", 1)[1])
         return proc, results

@@ -11,6 +11,8 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load imp
 
 def load_task(params, check_mode=False, diff=False, open_url=None):
     """The module result for PARAMS; OPEN_URL fetches from the mirrors of params['url']."""
+    # What the action plugin sends in _plugin becomes _step, _index, ... for cache.py.
+    params = dict(params, **dict(("_" + key, value) for key, value in (params.get("_plugin") or {}).items()))
     if params.get("_step") == "ask":
         return cache.ask(params, check_mode=check_mode)
     if params.get("_step") == "load":
