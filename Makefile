@@ -3,8 +3,11 @@
 #   make demo     builds a sample bundle and loads it through Ansible
 #   make test     installs what it needs, runs all tests, ansible-test sanity and
 #                 integration, and the linters, on the main ansible-core series
+#   make test-fast  the unit and module tests only (no fleet, no engines), in
+#                 parallel: under 2 minutes, for the edit-test loop
 #   make matrix   the role, module and molecule tests on the other ansible-core
 #                 series meta/runtime.yml claims (one .venv-SERIES each)
+#   make docs     the docs site (antsibull-docs + Sphinx) in .build/docs/build/html
 #
 # Everything the targets create lives in .venv/, .venv-*/ and .build/ (git-ignored).
 
@@ -18,7 +21,7 @@ VENV_STAMP := $(VENV)/.requirements-dev.stamp
 COLLECTIONS_DIR := .build/collections
 COLLECTION_LINK := $(COLLECTIONS_DIR)/ansible_collections/fleetimage/separated
 
-.PHONY: all venv system-deps collection sanity integration lint test matrix demo clean
+.PHONY: all venv system-deps collection sanity integration lint doclint test test-fast matrix docs demo clean
 
 all: test
 
@@ -57,14 +60,33 @@ integration: venv
 lint: venv collection
 	@bash scripts/lint.sh
 
+## doclint: antsibull-docs lint-collection-docs --plugin-docs (plugin docs, docs/docsite/)
+doclint: venv collection
+	@bash scripts/doclint.sh
+
 ## test: pytest (all of tests/), ansible-test sanity and integration, the linters
 test: system-deps venv collection
 	@bash scripts/test.sh
+
+## test-fast: pytest over tests/unit and tests/modules without the engine and fleet tests,
+##            in parallel (pytest-xdist; TEST_WORKERS=0 for one process)
+test-fast: venv collection
+	@TEST_STEPS=pytest bash scripts/test.sh tests/unit tests/modules -m "not engine and not fleet and not slow"
 
 ## matrix: tests/fleet, tests/modules and the integration targets on every
 ##         requirements/ansible-core-SERIES.txt (MATRIX_SERIES="2.17" for one)
 matrix: system-deps collection
 	@bash scripts/matrix.sh $(MATRIX_SERIES)
+
+## docs: the docs site as antsibull-docs builds it (sphinx-init --use-current, build.sh),
+##       offline (no intersphinx); checks every plugin, role and guide has its page
+DOCS_STAMP := $(VENV)/.requirements-docs.stamp
+docs: venv collection $(DOCS_STAMP)
+	@bash scripts/docs.sh
+
+$(DOCS_STAMP): requirements/docs.txt $(VENV_STAMP)
+	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r requirements/docs.txt
+	@cp requirements/docs.txt "$(DOCS_STAMP)"
 
 ## demo: build a sample bundle and load it through Ansible
 demo: system-deps venv collection
@@ -86,3 +108,10 @@ bench: venv collection
 ##              and after, beside `ansible -m ping`; figures in benchmarks/out/fleet.md (docs/performance.md)
 bench-fleet: venv collection
 	"$(VENV_PY)" benchmarks/fleet.py --before-ref "$${BENCH_BEFORE-main}" $(BENCH_ARGS)
+
+## bench-engines: loads into podman, docker and containerd against each engine's own import
+##                (256 MiB and 1 GiB; docs/performance.md); BENCH_ARGS="--sizes 64 --reps 1" for a quick look
+.PHONY: bench-engines
+bench-engines: venv collection
+	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r benchmarks/requirements.txt
+	"$(VENV_PY)" benchmarks/engines.py $(BENCH_ARGS)

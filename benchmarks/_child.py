@@ -95,7 +95,7 @@ def load(spec):
     params = {"name": spec["name"], "dir": spec["bundle"], "skip_check": spec.get("skip_check", False),
               "base": None, "lib": None, "force": False, "engine": "oci", "store": None,
               "executable": None, "namespace": "default", "allowed_signers": None, "revoked_keys": None,
-              "min_free_space": "5%"}
+              "min_free_space": "5%", "engine_state": os.path.join(spec.get("work", "."), "engine-state")}
     params.update(spec.get("params", {}))
     started = time.perf_counter()
     result = load_image(params)
@@ -104,6 +104,23 @@ def load(spec):
     if result["action"] != want:
         raise RuntimeError("expected action %s, got %s" % (want, result))
     return seconds, {k: result.get(k) for k in ("action", "changed", "layers_written", "layers_reused", "bytes_written")}
+
+
+def engine_own(spec):
+    """The engine's own import of the finished docker-archive (spec["argv"])."""
+    started = time.perf_counter()
+    subprocess.run(spec["argv"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    return time.perf_counter() - started, {}
+
+
+def merge(spec):
+    """Write the docker-archive the bundle's tarballs form (what the engines' own imports read)."""
+    from ansible_collections.fleetimage.separated.plugins.module_utils._archive.merged import write_merged_archive
+
+    started = time.perf_counter()
+    with open(spec["archive"], "wb") as out:
+        write_merged_archive(tarballs_of(spec), out, spec["name"], verify=True)
+    return time.perf_counter() - started, {"bytes": os.path.getsize(spec["archive"])}
 
 
 def ansible(spec):
@@ -135,7 +152,8 @@ def isula_podman(spec):
     return time.perf_counter() - started, {"steps": steps}
 
 
-METHODS = {"floor": floor, "hash": hash_files, "load": load, "ansible": ansible, "isula_oci": isula_oci, "isula_podman": isula_podman}
+METHODS = {"floor": floor, "hash": hash_files, "load": load, "ansible": ansible, "isula_oci": isula_oci,
+           "isula_podman": isula_podman, "engine_own": engine_own, "merge": merge}
 
 
 def main():

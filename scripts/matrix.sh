@@ -13,6 +13,12 @@
 # ${PYENV_ROOT:-$HOME/.pyenv}/versions/3.X.*/bin/python. MATRIX_PYTHON
 # overrides the choice for every series.
 # Fails when any series fails; every series always runs.
+#
+# MATRIX_JOBS series run side by side (default 2): most of a series' time is
+# spent waiting on SSH, daemons and Ansible's own start-up, so two series on two
+# cores take little more than one. Each series' output goes to a log that is
+# printed when that series is done. MATRIX_JOBS=1 runs them one after another
+# in the foreground. The virtual environments are made first, one at a time.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,16 +60,63 @@ else
     mapfile -t series_list < <(all_series)
 fi
 
+JOBS=${MATRIX_JOBS:-2}
+if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "matrix: MATRIX_JOBS must be a positive number, not '$JOBS'" >&2
+    exit 2
+fi
+
 failed=()
+declare -A venvs=()
 for series in "${series_list[@]}"; do
-    echo "matrix: === ansible-core $series ==="
-    rc=0
-    venv=$(make_venv "$series") || rc=$?
-    if [ "$rc" -eq 0 ]; then
-        TEST_VENV=$venv TEST_STEPS="pytest integration" bash scripts/test.sh tests/fleet tests/modules || rc=$?
-    fi
-    [ "$rc" -eq 0 ] || failed+=("$series")
+    venv=$(make_venv "$series") && venvs[$series]=$venv || failed+=("$series")
 done
+
+# The molecule scenario runs once a series, from the installed artifact: the same role and
+# scenario as from the work tree, which `make test` runs on the main series.
+# shellcheck disable=SC2016  # expanded by the bash that runs it
+RUN_SERIES='echo "matrix: === ansible-core $1 ($("$2/bin/python" --version 2>&1), $2) ==="
+TEST_VENV=$2 TEST_STEPS="pytest integration" exec bash scripts/test.sh tests/fleet tests/modules \
+    --deselect "tests/fleet/test_molecule.py::test_molecule_default_scenario[work-tree]"'
+
+LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fleetimage-matrix.XXXXXX")
+declare -A pids=() started=()
+# Each series runs in a session of its own, so that an interrupted matrix stops all of it.
+stop_series() {
+    local pid
+    for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+    wait
+    rm -rf "$LOG_DIR"
+}
+trap stop_series EXIT
+finish_one() {  # waits for any running series, prints its log and records its result
+    local done_pid series rc=0
+    wait -n -p done_pid "${pids[@]}" || rc=$?
+    for series in "${!pids[@]}"; do
+        [ "${pids[$series]}" = "$done_pid" ] || continue
+        unset "pids[$series]"
+        cat "$LOG_DIR/$series.log"
+        echo "matrix: ansible-core $series: $([ "$rc" -eq 0 ] && echo passed || echo "FAILED (exit $rc)") in $((SECONDS - started[$series])) s"
+        [ "$rc" -eq 0 ] || failed+=("$series")
+    done
+}
+for series in "${series_list[@]}"; do
+    [ -n "${venvs[$series]:-}" ] || continue
+    if [ "$JOBS" -eq 1 ]; then
+        started[$series]=$SECONDS
+        rc=0
+        bash -c "$RUN_SERIES" "series-$series" "$series" "${venvs[$series]}" || rc=$?
+        echo "matrix: ansible-core $series: $([ "$rc" -eq 0 ] && echo passed || echo "FAILED (exit $rc)") in $((SECONDS - started[$series])) s"
+        [ "$rc" -eq 0 ] || failed+=("$series")
+        continue
+    fi
+    while [ "${#pids[@]}" -ge "$JOBS" ]; do finish_one; done
+    echo "matrix: ansible-core $series started (output when it is done)"
+    started[$series]=$SECONDS
+    setsid bash -c "$RUN_SERIES" "series-$series" "$series" "${venvs[$series]}" </dev/null >"$LOG_DIR/$series.log" 2>&1 &
+    pids[$series]=$!
+done
+while [ "${#pids[@]}" -gt 0 ]; do finish_one; done
 
 echo
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -13,16 +13,20 @@
 # download site, so we put a stand-in there that bootstraps pip with
 # ensurepip and then installs the requested pip with pip itself.
 #
-# Extra arguments are passed to ansible-test (e.g. --test pep8).
-# Exits with ansible-test's status: non-zero on any sanity error.
+# Every managed-host Python this ansible-test supports from 3.8 on (3.8 to 3.13
+# with ansible-core 2.19) is tested: all sanity tests once, with the compile and
+# import tests on Python 3.8, then the compile and import tests on each newer
+# Python that is installed (on PATH or under pyenv). Python 3.8 and the newest
+# one must be installed: without them the run fails; a missing one in between is
+# named in the output. SANITY_PYTHON=3.X runs all sanity tests on that one only.
+#
+# Extra arguments are passed to ansible-test (e.g. --test pep8) on its first run.
+# Exits non-zero on any sanity error or a missing required Python.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV_BIN=$ROOT/.venv/bin
 DEST=$ROOT/.build/sanity/ansible_collections/fleetimage/separated
-# The oldest Python the modules support on managed hosts: the Python-specific
-# tests (compile, import) run on it; the controller's tests on .venv's Python.
-PY_VERSION=${SANITY_PYTHON:-3.8}
 
 if [ ! -x "$VENV_BIN/ansible-test" ]; then
     echo "sanity: $VENV_BIN/ansible-test not found: run 'make venv' first" >&2
@@ -75,32 +79,56 @@ PYEOF
     mv "$GET_PIP.tmp" "$GET_PIP"
 fi
 
-# 3. Python $PY_VERSION as ansible-test looks for it: python$PY_VERSION on PATH (a pyenv
-# shim there may not run, so the one found by find_python is linked in front).
+# 3. The Pythons, as ansible-test looks for them: python3.X on PATH (a pyenv shim
+# there may not run, so the one find_python finds is linked in front).
 # shellcheck source=scripts/find_python.sh
 . "$ROOT/scripts/find_python.sh"
-TARGET_PYTHON=$(find_python "$PY_VERSION") || {
-    echo "sanity: no Python $PY_VERSION found (on PATH or under pyenv); set SANITY_PYTHON to one that is installed" >&2
-    exit 2
-}
+if [ -n "${SANITY_PYTHON:-}" ]; then
+    versions=("$SANITY_PYTHON")
+    required=("$SANITY_PYTHON")
+else
+    # The host Pythons this ansible-test supports, 3.8 and later, oldest first.
+    mapfile -t versions < <("$VENV_BIN/python" -c '
+from ansible_test._internal.constants import SUPPORTED_PYTHON_VERSIONS
+for v in sorted(SUPPORTED_PYTHON_VERSIONS, key=lambda v: tuple(map(int, v.split(".")))):
+    if tuple(map(int, v.split("."))) >= (3, 8):
+        print(v)')
+    required=("${versions[0]}" "${versions[-1]}")
+fi
 PY_LINKS=$ROOT/.build/sanity/bin
 mkdir -p "$PY_LINKS"
-ln -sfn "$TARGET_PYTHON" "$PY_LINKS/python$PY_VERSION"
+found=()
+for version in "${versions[@]}"; do
+    if python=$(find_python "$version"); then
+        ln -sfn "$python" "$PY_LINKS/python$version"
+        found+=("$version")
+    elif [[ " ${required[*]} " == *" $version "* ]]; then
+        echo "sanity: no Python $version found (on PATH or under pyenv): it is required (the oldest and the newest host Python)" >&2
+        exit 2
+    else
+        echo "sanity: NOTE: no Python $version found (on PATH or under pyenv): its compile and import tests do not run"
+    fi
+done
 
-# 4. Run it.
-echo "sanity: ansible-test sanity --local --python $PY_VERSION $* (python$PY_VERSION: $TARGET_PYTHON)"
+# 4. Run it: everything on the first Python, compile and import on the others.
 cd "$DEST"
 export PATH=$VENV_BIN:$PY_LINKS:$PATH
-LOG=$ROOT/.build/sanity/ansible-test.log
-rc=0
-"$VENV_BIN/ansible-test" sanity --local --python "$PY_VERSION" --color no "$@" </dev/null 2>&1 | tee "$LOG" || rc=${PIPESTATUS[0]}
-if [ "$rc" -eq 0 ] && grep -q "All targets skipped" "$LOG"; then
-    echo "sanity: ansible-test found no files to test in $DEST" >&2
-    rc=3
+failed=()
+for version in "${found[@]}"; do
+    if [ "$version" = "${found[0]}" ]; then args=("$@"); else args=(--test compile --test import); fi
+    echo "sanity: ansible-test sanity --local --python $version ${args[*]} (python$version: $(readlink "$PY_LINKS/python$version"))"
+    LOG=$ROOT/.build/sanity/ansible-test-$version.log
+    rc=0
+    "$VENV_BIN/ansible-test" sanity --local --python "$version" --color no "${args[@]}" </dev/null 2>&1 | tee "$LOG" \
+        || rc=${PIPESTATUS[0]}
+    if [ "$rc" -eq 0 ] && grep -q "All targets skipped" "$LOG"; then
+        echo "sanity: ansible-test found no files to test in $DEST" >&2
+        rc=3
+    fi
+    [ "$rc" -eq 0 ] || failed+=("$version (ansible-test exit $rc)")
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "sanity: FAILED on Python ${failed[*]}" >&2
+    exit 1
 fi
-if [ "$rc" -ne 0 ]; then
-    echo "sanity: FAILED (ansible-test exit $rc)" >&2
-else
-    echo "sanity: passed"
-fi
-exit "$rc"
+echo "sanity: passed on Python ${found[*]}"

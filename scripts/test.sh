@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the tests: pytest, ansible-test units, sanity and integration, and the
-# linters (ansible-lint, yamllint, antsibull-changelog lint).
+# Run the tests: pytest, ansible-test units, sanity and integration, the
+# linters (ansible-lint, yamllint, antsibull-changelog lint) and the docs linter
+# (antsibull-docs lint-collection-docs, scripts/doclint.sh).
 # Expects `make venv collection` to have run (`make test` does that).
 # Fails when any step fails; every step always runs.
 #
@@ -14,13 +15,17 @@
 # tests/ (`scripts/test.sh -k rollout`, `scripts/test.sh tests/fleet`).
 # TEST_VENV: the virtual environment to test with (default .venv; `make matrix`
 # passes .venv-SERIES). TEST_STEPS: the steps to run, of
-# "pytest units sanity integration lint" (the default: all of them). With the
+# "pytest units sanity integration lint doclint" (the default: all of them). With the
 # units step, ansible-test runs tests/unit/ and pytest runs the rest of tests/.
+# TEST_WORKERS: pytest-xdist workers for pytest (default auto: one per core; 0
+# runs pytest in one process). Tests that share the fleet, the installed
+# artifact or the engine daemons run in one worker (--dist loadscope, the scopes
+# set in tests/conftest.py), every other test file in a worker of its own choosing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$(cd "${TEST_VENV:-$ROOT/.venv}" 2>/dev/null && pwd || echo "${TEST_VENV:-$ROOT/.venv}")
-STEPS=${TEST_STEPS:-pytest units sanity integration lint}
+STEPS=${TEST_STEPS:-pytest units sanity integration lint doclint}
 cd "$ROOT"
 
 if [ ! -x "$VENV/bin/pytest" ]; then
@@ -62,7 +67,7 @@ export TEST_VENV_BIN=$VENV/bin  # the venv units.sh and integration.sh run ansib
 # lint first: it is the shortest, and done before the molecule test looks at the
 # work tree's top folder.
 OTHER_STEPS=()
-for step in lint units sanity integration; do
+for step in lint doclint units sanity integration; do
     if has_step "$step"; then OTHER_STEPS+=("$step"); fi
 done
 
@@ -90,10 +95,15 @@ if has_step pytest; then
     for arg in "$@"; do
         if [[ "$arg" != -* ]] && [ -e "$arg" ]; then paths=(); break; fi
     done
+    workers=()
+    # A venv without pytest-xdist (requirements/ansible-core-*.txt) runs pytest in one process.
+    if [ "${TEST_WORKERS:-auto}" != 0 ] && "$VENV/bin/python" -c "import xdist" 2>/dev/null; then
+        workers=(-n "${TEST_WORKERS:-auto}" --dist loadscope)
+    fi
     PYTEST_LOG=$RUN_DIR/pytest.log
     pytest_rc=0
     # --durations: the slowest tests, so that a test that makes the loop longer is seen.
-    "$VENV/bin/pytest" -p no:cacheprovider -ra --durations=15 --basetemp="$RUN_DIR/pytest" "${paths[@]}" "$@" 2>&1 \
+    "$VENV/bin/pytest" -p no:cacheprovider -ra --durations=15 --basetemp="$RUN_DIR/pytest" "${workers[@]}" "${paths[@]}" "$@" 2>&1 \
         | tee "$PYTEST_LOG" || pytest_rc=${PIPESTATUS[0]}
     pytest_summary=$(grep -E '^=+ .+ in [0-9.]+s( \([0-9:]+\))? =+$' "$PYTEST_LOG" | tail -1 || true)
     if [ "$pytest_rc" -eq 5 ]; then
@@ -120,7 +130,7 @@ for step in "${OTHER_STEPS[@]}"; do
 done
 
 echo
-for step in pytest units sanity integration lint; do
+for step in pytest units sanity integration lint doclint; do
     if has_step "$step"; then printf 'test: %-12s %s\n' "$step:" "${results[$step]}"; fi
 done
 if [ -n "${results[failed]:-}" ]; then

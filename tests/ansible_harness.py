@@ -188,8 +188,15 @@ def _localhost_inventory() -> Path:
             "ansible_connection": "local",
             "ansible_python_interpreter": sys.executable,
         }}}}
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        _write_once(path, json.dumps(data, indent=2) + "\n")
     return path
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Write PATH whole or not at all: pytest-xdist's workers share the run folder and may race to write it."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
 
 
 def _fqcn(module_name: str) -> str:
@@ -241,7 +248,7 @@ def _callback_dir() -> Path:
     path = folder / f"{CALLBACK_NAME}.py"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(CALLBACK_SOURCE, encoding="utf-8")
+        _write_once(path, CALLBACK_SOURCE)
     return folder
 
 

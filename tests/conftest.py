@@ -58,6 +58,38 @@ def pytest_configure(config):
         _harness.pytest_configure(config)
 
 
+# With pytest-xdist (scripts/test.sh runs pytest with --dist loadscope), the
+# tests that share an expensive session fixture run in one worker, so that it
+# is made once: the loopback sshd fleet and the installed Galaxy artifact
+# (tests/fleet, tests/galaxy), the engine daemons (tests/engines). Every other
+# test file is a scope of its own, so that its module-scoped fixtures are made
+# once too. (xdist's loadgroup marks would say the same, but xdist 3.8 cannot
+# rename pytest 9's node ids, so the scopes are given to its scheduler here.)
+def xdist_scope_of(nodeid):
+    """The scope of the test NODEID ('tests/fleet/test_rollout.py::test_x[1]'): a test file, or a whole folder."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else None
+    if folder in ("fleet", "galaxy"):
+        return "tests/fleet+galaxy"
+    if folder == "engines":
+        return "tests/engines"
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # pylint: disable=import-outside-toplevel,import-error
+
+    class _SharedSetUpScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return xdist_scope_of(nodeid)
+
+    return _SharedSetUpScheduling(config, log)
+
+
 @pytest.fixture
 def bundle(tmp_path):
     """A writable copy of the bundle isula-build wrote (app1:1 and app2:1)."""

@@ -101,3 +101,16 @@ def test_run_module_diff_mode(run_module, tmp_path):
     (diff,) = result["diff"] if isinstance(result["diff"], list) else [result["diff"]]
     assert diff["before"] == "old\n" and diff["after"] == "new\n"
     assert dest.read_text() == "new\n"
+
+
+def test_tests_that_share_a_set_up_share_a_worker():
+    # pytest-xdist sends each scope to one worker: the fleet and the installed artifact
+    # (tests/fleet, tests/galaxy) are made once, the engine daemons once.
+    from conftest import xdist_scope_of  # pylint: disable=import-outside-toplevel
+
+    fleet = {xdist_scope_of("tests/fleet/test_rollout.py::test_a[1]"), xdist_scope_of("tests/fleet/test_molecule.py::t"),
+             xdist_scope_of("tests/galaxy/test_artifact.py::test_b")}
+    engines = {xdist_scope_of("tests/engines/test_engine_load.py::t"), xdist_scope_of("tests/engines/x/test_y.py::t")}
+    assert len(fleet) == 1 and len(engines) == 1 and fleet != engines
+    assert xdist_scope_of("tests/modules/test_load_module.py::t[a::b]") == "tests/modules/test_load_module.py"
+    assert xdist_scope_of("tests/unit/plugins/test_x.py::t") != xdist_scope_of("tests/unit/plugins/test_y.py::t")

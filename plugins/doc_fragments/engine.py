@@ -50,6 +50,19 @@ options:
       - Ignored by the other engines.
     type: str
     default: default
+  engine_state:
+    description:
+      - The folder where O(engine=podman), V(docker), V(containerd) and V(isula) loads are remembered
+        in C(loads.json), per engine instance and name, as the sha256 of the app tarball loaded and the image id
+        it became. A later run whose index gives the same app tarball sha256 asks the engine once whether the
+        name still holds that image, and reads no tarball; without an entry it reads the app tarball's
+        image id. Written by M(fleetimage.separated.separated_image_load), read by it and by
+        M(fleetimage.separated.separated_image_info); ignored for O(engine=oci), which keeps its own records.
+      - Trusted as O(store) is (the folder and the folders above owned by the user the module runs as or
+        root and writable by no one else; the file not a link and owned likewise). A folder or file that
+        fails this, or a damaged file, is ignored with a warning and the engine decides; nothing fails.
+    type: path
+    default: /var/lib/fleetimage/engines
 notes:
   - Container engines are reached as their own command line reaches them; set their environment
     variables with the task's C(environment) keyword. V(docker) uses E(DOCKER_HOST) (or the docker

@@ -305,7 +305,7 @@ def main():
         required_by={"allowed_signers": "dir", "revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    run(module, bundle_info)
+    run(module, bundle_info, warn=module.warn)
 
 
 if __name__ == "__main__":

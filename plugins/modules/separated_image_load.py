@@ -504,7 +504,7 @@ def main():
         required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    run(module, load_task, check_mode=module.check_mode, diff=module._diff, open_url=open_url)
+    run(module, load_task, check_mode=module.check_mode, diff=module._diff, warn=module.warn, open_url=open_url)
 
 
 if __name__ == "__main__":

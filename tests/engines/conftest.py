@@ -50,6 +50,7 @@ class EngineUnderTest:
     names_of: t.Callable[["EngineUnderTest"], set]
     run_argv: t.Callable[[str], list[str]]  # CLI arguments that run /bin/busybox true in an image
     clear: t.Callable[["EngineUnderTest"], None]
+    blobs_of: t.Callable[["EngineUnderTest"], set]  # what the engine keeps of layers, as its storage lists it
 
     def run_cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         env = dict(os.environ, **self.env)
@@ -65,6 +66,10 @@ class EngineUnderTest:
     def image_names(self) -> set:
         """Every image name the engine holds."""
         return self.names_of(self)
+
+    def blobs(self) -> set:
+        """The layers (or content) the engine stores, images or not."""
+        return self.blobs_of(self)
 
     def run_image(self, ref: str) -> subprocess.CompletedProcess:
         return self.run_cli(*self.run_argv(ref), check=False, timeout=180)
@@ -101,12 +106,13 @@ def podman_engine(tmp_path_factory):
         name="podman",
         cli=[podman],
         env={"CONTAINERS_STORAGE_CONF": str(storage_conf), "CONTAINERS_CONF": str(containers_conf)},
-        module_args={"engine": "podman"},
+        module_args={"engine": "podman", "engine_state": str(folder / "engine-state")},
         qualify=lambda name: "localhost/" + name,
         image_id_of=_podman_like_image_id,
         names_of=_podman_names,
         run_argv=lambda ref: ["run", "--rm", ref, "/bin/busybox", "true"],
         clear=lambda e: e.run_cli("rmi", "--all", "--force"),
+        blobs_of=lambda e: _entries(folder / "graph" / "vfs" / "dir"),
     )
     info = engine.run_cli("info", check=False, timeout=60)
     if info.returncode != 0:
@@ -130,10 +136,11 @@ def _podman_names(engine):
 # --------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def docker_engine():
+def docker_engine(tmp_path_factory):
     docker, dockerd = _installed("docker"), _installed("dockerd")
     folder = _short_temp_folder("dockerd")
     socket = folder / "docker.sock"
+    state = tmp_path_factory.mktemp("docker-engine-state")
     (folder / "daemon.json").write_text("{}\n", encoding="utf-8")
     argv = [
         dockerd, "--config-file", str(folder / "daemon.json"),
@@ -145,12 +152,13 @@ def docker_engine():
         name="docker",
         cli=[docker],
         env={"DOCKER_HOST": "unix://%s" % socket},
-        module_args={"engine": "docker"},
+        module_args={"engine": "docker", "engine_state": str(state)},
         qualify=lambda name: name,
         image_id_of=_podman_like_image_id,
         names_of=_docker_names,
         run_argv=lambda ref: ["run", "--rm", "--network", "none", ref, "/bin/busybox", "true"],
         clear=_docker_clear,
+        blobs_of=lambda e: set().union(*(_entries(p) for p in (folder / "data" / "image").glob("*/layerdb/sha256"))),
     )
     with _daemon("dockerd", argv, folder, lambda: engine.run_cli("version", check=False, timeout=10).returncode == 0):
         yield engine
@@ -172,11 +180,12 @@ def _docker_clear(engine):
 # --------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def containerd_engine():
+def containerd_engine(tmp_path_factory):
     ctr, containerd = _installed("ctr"), _installed("containerd")
     _installed("containerd-shim-runc-v2")
     folder = _short_temp_folder("containerd")
     socket = folder / "containerd.sock"
+    state = tmp_path_factory.mktemp("containerd-engine-state")
     config = folder / "config.toml"
     config.write_text(
         "version = 2\n"
@@ -196,12 +205,13 @@ def containerd_engine():
         name="containerd",
         cli=[ctr, "--address", str(socket), "--namespace", "fleetimage-test"],
         env={"CONTAINERD_ADDRESS": str(socket)},
-        module_args={"engine": "containerd", "namespace": "fleetimage-test"},
+        module_args={"engine": "containerd", "namespace": "fleetimage-test", "engine_state": str(state)},
         qualify=lambda name: "docker.io/library/" + name,
         image_id_of=_containerd_image_id,
         names_of=lambda e: set(e.run_cli("images", "list", "--quiet").stdout.split()),
         run_argv=lambda ref: ["run", "--rm", ref, "fleetimage-test-%d" % time.monotonic_ns(), "/bin/busybox", "true"],
         clear=_containerd_clear,
+        blobs_of=_containerd_content,
     )
     with _daemon("containerd", [containerd, "--config", str(config)], folder,
                  lambda: engine.run_cli("version", check=False, timeout=10).returncode == 0):
@@ -214,6 +224,25 @@ def _containerd_image_id(engine, ref):
         return None
     manifest = json.loads(engine.run_cli("content", "get", listing[0].split()[2]).stdout)
     return manifest["config"]["digest"].split(":")[-1]
+
+
+def _containerd_content(engine):
+    """Content blobs and ingests in progress; removed content goes at containerd's next garbage collection."""
+    for dummy_attempt in range(50):
+        content = set(engine.run_cli("content", "ls", "--quiet").stdout.split())
+        active = engine.run_cli("content", "active").stdout.splitlines()[1:]
+        leases = engine.run_cli("leases", "ls").stdout.splitlines()[1:]
+        if not active and not leases:
+            return content
+        time.sleep(0.2)
+    return content | {"active: %s" % line for line in active} | {"lease: %s" % line for line in leases}
+
+
+def _entries(folder):
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
 
 
 def _containerd_clear(engine):

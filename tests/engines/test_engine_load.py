@@ -11,11 +11,12 @@ module reports is checked against what the engine itself says.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 
 import pytest
-from support.bundles import BASE, IMAGE_IDS, LIB, read_index, set_hash, write_index
+from support.bundles import APP1, BASE, IMAGE_IDS, LIB, read_index, set_hash, write_index
 from support.images import make_bundle
 
 pytestmark = pytest.mark.engine
@@ -65,25 +66,41 @@ def test_load_runs_and_is_what_the_engine_reports(run_module, engine, bundle):
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
-def test_present_reads_only_the_app_tarball(run_module, engine, bundle):
+def test_present_reads_no_tarball_after_a_load_it_remembers(run_module, engine, bundle):
     first = load(run_module, engine, name="app1:1", dir=str(bundle))
     assert not first["failed"], first.get("msg")
-    for tarball in (LIB, BASE):
-        (bundle / tarball).unlink()  # a load that read either would fail
-    # An engine records nothing of the bundle: the image id comes from the app tarball.
-
+    for tarball in (APP1, LIB, BASE):
+        (bundle / tarball).unlink()  # a run that read any would fail
+    # The load remembered the index's app tarball sha256 and the image id (engine_state);
+    # the engine, asked once, still holds that image under the name.
     again = load(run_module, engine, name="app1:1", dir=str(bundle))
     assert not again["failed"], again.get("msg")
     assert again["changed"] is False and again["action"] == "present"
     assert again["previous_id"] == again["image"]["id"] == IMAGE_IDS["app1:1"]
     assert again["image"]["repo_tags"] == [engine.qualify("app1:1")]
     assert again["image"]["layers"] == first["image"]["layers"]
+    assert not again.get("warnings")
 
     checked = load(run_module, engine, check=True, name="app1", dir=str(bundle))
     assert checked["failed"] and "failed to find app image app1:latest" in checked["msg"]
     checked = load(run_module, engine, check=True, name="app1:1", dir=str(bundle))
     assert not checked["failed"], checked.get("msg")
     assert checked["changed"] is False and checked["action"] == "present"
+
+
+def test_present_without_a_remembered_load_reads_only_the_app_tarball(run_module, engine, bundle, tmp_path):
+    first = load(run_module, engine, name="app1:1", dir=str(bundle))
+    assert not first["failed"], first.get("msg")
+    for tarball in (LIB, BASE):
+        (bundle / tarball).unlink()
+    # Another state folder: nothing remembered, so the image id comes from the app tarball.
+    again = load(run_module, engine, name="app1:1", dir=str(bundle), engine_state=str(tmp_path / "other-state"))
+    assert not again["failed"], again.get("msg")
+    assert again["changed"] is False and again["action"] == "present"
+    assert again["image"]["id"] == IMAGE_IDS["app1:1"]
+    (bundle / APP1).unlink()
+    gone = load(run_module, engine, name="app1:1", dir=str(bundle), engine_state=str(tmp_path / "other-state"))
+    assert gone["failed"] and "app1_1_app_image.tar.gz" in gone["msg"], gone.get("msg")
 
 
 def test_a_rebuilt_tag_is_loaded_and_the_name_moves(run_module, engine, bundle, tmp_path):
@@ -130,16 +147,30 @@ def test_force_loads_again_and_changes_nothing(run_module, engine, bundle):
     assert engine.image_names() == {engine.qualify("app1:1")}
 
 
-def test_wrong_checksum_fails_before_the_engine_sees_anything(run_module, engine, bundle, tmp_path):
-    set_hash(bundle, "app1_1_base_image.tar.gz", "0" * 64)
+@pytest.mark.parametrize("tarball", [APP1, BASE])
+def test_wrong_checksum_leaves_the_engine_holding_nothing(run_module, engine, bundle, tmp_path, monkeypatch, tarball):
+    # Each tarball is hashed once, as it streams: the base, the last one, is found out at the
+    # very end of the stream, with every layer handed over already.
+    set_hash(bundle, tarball, "0" * 64)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
     spy, log = spy_on(engine, tmp_path)
+    blobs_before = engine.blobs()
     result = load(run_module, engine, name="app1:1", dir=str(bundle), executable=spy)
     assert result["failed"] is True
-    base = os.path.realpath(bundle / "app1_1_base_image.tar.gz")
-    assert result["msg"].startswith("check sum for file %s failed" % base), result["msg"]
+    path = os.path.realpath(bundle / tarball)
+    assert result["msg"].startswith("check sum for file %s failed: got " % path), result["msg"]
+    assert result["msg"].endswith("want " + "0" * 64)
     assert log.exists(), "the spy was never called: the test proves nothing"
-    assert loads_in(log) == []
+    if engine.name == "podman":  # loads a file written whole first: never shown a refused archive
+        assert loads_in(log) == []
+    else:  # fed as the tarballs stream: its load ran, and failed on the stream's end
+        assert len(loads_in(log)) == 1
     assert engine.image_names() == set()
+    assert engine.image_id(engine.qualify("app1:1")) is None
+    assert engine.blobs() == blobs_before  # not a layer of the refused load is kept (containerd: after its GC)
+    assert list(temp.iterdir()) == []
 
 
 def test_a_stream_cut_short_leaves_no_image_and_no_temporary_file(run_module, engine, bundle, tmp_path, monkeypatch):
@@ -149,13 +180,16 @@ def test_a_stream_cut_short_leaves_no_image_and_no_temporary_file(run_module, en
     base.write_bytes(data[: len(data) * 2 // 3])
     temp = tmp_path / "tmp"
     temp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(temp))  # where podman copies its input, and where our temp files would go
+    monkeypatch.setenv("TMPDIR", str(temp))  # where the module writes podman's archive, and engines their temp files
     spy, log = spy_on(engine, tmp_path)
 
     result = load(run_module, engine, name="app1:1", dir=str(bundle), skip_check=True, executable=spy)
     assert result["failed"] is True
     assert result["msg"].startswith("%s is not a valid gzip-compressed tar archive" % os.path.realpath(base)), result["msg"]
-    assert len(loads_in(log)) == 1, "the engine's load never started: the test proves nothing"
+    if engine.name == "podman":  # its file is written whole before podman runs: never shown a broken one
+        assert log.exists() and loads_in(log) == []
+    else:
+        assert len(loads_in(log)) == 1, "the engine's load never started: the test proves nothing"
     assert engine.image_names() == set()
     assert list(temp.iterdir()) == []
 
@@ -195,3 +229,29 @@ def test_a_name_the_engine_spells_otherwise_is_tagged(run_module, engine, bundle
     assert engine.image_id("docker.io/library/app1:1") == IMAGE_IDS["app1:1"]
     again = load(run_module, engine, name="docker.io/library/app1:1", dir=str(bundle))
     assert again["action"] == "present" and again["changed"] is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the state file to another user needs root")
+def test_a_state_file_not_to_be_trusted_is_ignored_with_a_warning(run_module, engine, bundle):
+    if engine.name != "containerd":
+        pytest.skip("the state file is the module's, the same for every engine: one engine shows it")
+    first = load(run_module, engine, name="app1:1", dir=str(bundle))
+    assert not first["failed"], first.get("msg")
+    state = os.path.join(engine.module_args["engine_state"], "loads.json")
+    with open(state, encoding="utf-8") as f:
+        remembered = json.load(f)["loads"]
+    mine = [entry for key, entry in remembered.items() if key.startswith("containerd ") and key.endswith(" app1:1")]
+    assert [entry["image_id"] for entry in mine] == [IMAGE_IDS["app1:1"]]
+    os.chown(state, 1000, 1000)  # anyone could have written it: a planted entry must not be believed
+    try:
+        for tarball in (LIB, BASE):
+            (bundle / tarball).unlink()
+        again = load(run_module, engine, name="app1:1", dir=str(bundle))
+        assert not again["failed"], again.get("msg")
+        assert again["action"] == "present" and again["changed"] is False  # from the app tarball
+        assert any("owned by uid 1000" in warning for warning in again["warnings"]), again.get("warnings")
+        (bundle / APP1).unlink()
+        unread = load(run_module, engine, name="app1:1", dir=str(bundle))
+        assert unread["failed"] and APP1 in unread["msg"], unread.get("msg")  # it needed the app tarball
+    finally:
+        os.unlink(state)

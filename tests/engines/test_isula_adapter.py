@@ -35,7 +35,7 @@ def isula(tmp_path, monkeypatch):
     temp.mkdir()
     monkeypatch.setenv("FAKE_ISULA_STATE", str(state))
     monkeypatch.setenv("TMPDIR", str(temp))
-    return {"executable": str(executable), "state": state, "tmp": temp}
+    return {"executable": str(executable), "state": state, "tmp": temp, "engine_state": str(tmp_path / "engine-state")}
 
 
 @pytest.fixture
@@ -44,7 +44,8 @@ def bundle(tmp_path):
 
 
 def load(run_module, isula, **args):
-    return run_module("separated_image_load", engine="isula", executable=isula["executable"], **args)
+    return run_module("separated_image_load", engine="isula", executable=isula["executable"],
+                      engine_state=isula["engine_state"], **args)
 
 
 def loaded_from(isula):
@@ -102,7 +103,7 @@ def test_remove_and_keep_through_the_isula_cli(run_module, isula, bundle, tmp_pa
     older = make_bundle(tmp_path / "older", apps=("app1:2",))  # built in 2024; the fixture's app1:1 in 2026
     for name, folder in (("app1:1", bundle), ("app2:1", bundle), ("app1:2", older.path)):
         assert not load(run_module, isula, name=name, dir=str(folder))["failed"]
-    options = {"engine": "isula", "executable": isula["executable"]}
+    options = {"engine": "isula", "executable": isula["executable"], "engine_state": isula["engine_state"]}
 
     pruned = run_module("separated_image_prune", keep=1, repositories=["app1"], **options)
     assert not pruned["failed"], pruned.get("msg")

@@ -11,7 +11,9 @@ and ansible-doc, nothing taken from the work tree.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -30,7 +32,11 @@ NOT_SHIPPED = {
     ".ci", ".gitignore", ".ansible-lint", ".yamllint", "Makefile", "pytest.ini", "requirements-dev.txt",
     "requirements", "scripts", "benchmarks", ".venv", ".build", "galaxy.yml",
 }
-MODULES = ("separated_image_load", "separated_image_info", "separated_image_save")
+MODULES = ("separated_image_load", "separated_image_info", "separated_image_save", "separated_image_remove",
+           "separated_image_prune")
+# The isula-build fixtures the tests read, inside the artifact's own tests/ (tests/fixtures/README.md).
+FIXTURES = ("tests/fixtures/isula-build/README.md", "tests/fixtures/isula-build/withlib/manifest",
+            "tests/fixtures/isula-build/archives/app1.tar")
 
 
 def test_artifact_holds_runtime_docs_and_tests_only(installed_collection):
@@ -45,6 +51,8 @@ def test_artifact_holds_runtime_docs_and_tests_only(installed_collection):
         assert f"plugins/modules/{module}.py" in names
     assert "meta/runtime.yml" in names and "roles/rollout/tasks/main.yml" in names
     assert "changelogs/changelog.yaml" in names
+    for fixture in FIXTURES:
+        assert fixture in names, fixture
     info = manifest["collection_info"]
     assert info["repository"] == "https://github.com/fleetimage/separated"
     for key in ("documentation", "homepage", "issues"):
@@ -87,18 +95,78 @@ INSTALLED_PLAY = """\
         rollout_cache_dir: "{{ work }}/cache"
         rollout_store: "{{ work }}/role-store"
 
+    - name: Report on app1:1 in the store it was loaded into
+      fleetimage.separated.separated_image_info:
+        dir: "{{ bundle }}"
+        names: [app1:1]
+        store: "{{ work }}/load-store"
+      register: info
+
+    - name: Save a bundle from the docker-archives among the installed copy's own test fixtures
+      fleetimage.separated.separated_image_save:
+        names: [app1:1]
+        base: base:1
+        lib: lib:1
+        dest: "{{ work }}/saved"
+        source: archive
+        archives: "{{ archives }}"
+      register: saved
+
+    - name: Load app1:1 from the saved bundle beside the role's app2:1
+      fleetimage.separated.separated_image_load:
+        name: app1:1
+        dir: "{{ work }}/saved"
+        store: "{{ work }}/role-store"
+      register: reloaded
+
+    - name: Prune the role's store to one name of each repository
+      fleetimage.separated.separated_image_prune:
+        keep: 1
+        store: "{{ work }}/role-store"
+      register: pruned
+
+    - name: Remove app1:1 from the load's store
+      fleetimage.separated.separated_image_remove:
+        names: [app1:1]
+        store: "{{ work }}/load-store"
+      register: removed
+
     - name: Save what the test checks
       ansible.builtin.copy:
-        content: "{{ {'loaded': loaded, 'rollout': rollout_result} | to_json }}"
+        content: "{{ {'loaded': loaded, 'rollout': rollout_result, 'info': info, 'saved': saved, 'reloaded': reloaded,
+                      'pruned': pruned, 'removed': removed} | to_json }}"
         dest: "{{ work }}/results.json"
         mode: "0644"
 """
 
 
-def test_installed_copy_loads_and_rolls_out(installed_collection, bundle, run_playbook, tmp_path):
+def test_installed_copy_runs_every_module_and_the_role(installed_collection, bundle, run_playbook, tmp_path):
     env = isolated_env(installed_collection.collections, tmp_path / "ansible-home")
-    result = run_playbook(INSTALLED_PLAY, extra_vars={"bundle": str(bundle), "work": str(tmp_path)}, env=env)
+    fixtures = installed_collection.root / "tests" / "fixtures" / "isula-build" / "archives"
+    archives = [str(fixtures / (name + ".tar")) for name in ("app1", "base", "lib")]
+    result = run_playbook(INSTALLED_PLAY, extra_vars={"bundle": str(bundle), "work": str(tmp_path),
+                                                      "archives": archives}, env=env)
     assert result.rc == 0, result
     results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert results["loaded"]["action"] == "loaded"
     assert results["rollout"]["loaded"] == ["app2:1"]
+    assert results["info"]["present"] == ["app1:1"]
+    assert results["saved"]["action"] == "written" and (tmp_path / "saved" / "manifest").is_file()
+    assert results["reloaded"]["action"] == "loaded"
+    # app1:1 and app2:1 are different repositories: keep 1 removes neither.
+    assert results["pruned"]["removed"] == [] and not results["pruned"]["changed"]
+    assert results["removed"]["removed"] == ["app1:1"]
+
+
+def test_installed_copy_passes_its_own_unit_tests(installed_collection, tmp_path):
+    # A unit test file that reads the isula-build fixtures, run by ansible-test inside the installed copy:
+    # the artifact's tests need nothing beside it.
+    env = isolated_env(installed_collection.collections, tmp_path / "ansible-home")
+    env["PATH"] = os.path.dirname(ansible_cli("ansible-test")) + os.pathsep + env.get("PATH", "")
+    python = "%d.%d" % sys.version_info[:2]
+    units = subprocess.run([ansible_cli("ansible-test"), "units", "--local", "--python", python, "--color", "no",
+                            "tests/unit/plugins/module_utils/_bundle/test_bundle_confinement.py"],
+                           cwd=installed_collection.root, env=env, capture_output=True, text=True, timeout=600,
+                           check=False, stdin=subprocess.DEVNULL)
+    assert units.returncode == 0, units.stdout[-3000:] + units.stderr[-2000:]
+    assert " passed" in units.stdout and " failed" not in units.stdout and " error" not in units.stdout

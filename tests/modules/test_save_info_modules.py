@@ -216,7 +216,8 @@ def test_round_trip_gives_podmans_image_ids_and_diff_ids(run_module, tmp_path, p
     assert report["present"] == ["app1:1", "app2:1"] and report["files_needed"] == []
     assert all(app["verified"] and app["bundle_image_id"] == app["image_id"] for app in report["apps"].values())
 
-    in_podman = run_module("separated_image_info", names=["app1:1", "app9:1"], engine="podman", executable="podman")
+    in_podman = run_module("separated_image_info", names=["app1:1", "app9:1"], engine="podman", executable="podman",
+                           engine_state=str(tmp_path / "engine-state"))
     assert not in_podman["failed"], in_podman
     assert (in_podman["present"], in_podman["missing"]) == (["app1:1"], ["app9:1"])
     assert in_podman["apps"]["app1:1"]["image_id"] == _inspect(env, "app1:1")[0].split(":")[-1]

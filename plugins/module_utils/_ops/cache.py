@@ -42,7 +42,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._ops import l
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 
 STALE_PART_SECONDS = 3600
-_STORE_KEYS = ("engine", "store", "executable", "namespace")
+_STORE_KEYS = ("engine", "store", "executable", "namespace", "engine_state")
 
 
 def ask(params, check_mode=False):
@@ -53,7 +53,7 @@ def ask(params, check_mode=False):
     return _public(plan)
 
 
-def load(params, check_mode=False, diff=False, open_url=None):
+def load(params, check_mode=False, diff=False, warn=None, open_url=None):
     """Accept the staged files, fetch what is lacking from params['url'], write the index, load the missing names."""
     # Sent from the controller (_staged given, maybe empty): the ask hashed the cached files a moment ago and
     # the load hashes every tarball again while it reads it; with mirrors, what to fetch is decided here.
@@ -93,7 +93,7 @@ def load(params, check_mode=False, diff=False, open_url=None):
         return result
     for name in plan["needing"]:
         load_params = dict(params, name=name, base=None, lib=None, **trust)
-        outcome = _load.load_image(load_params, diff=diff)
+        outcome = _load.load_image(load_params, diff=diff, warn=warn)
         result["apps"][name] = dict(outcome, image_id=outcome["image"].get("id"))
         result["changed"] = result["changed"] or outcome["changed"]
         if diff:

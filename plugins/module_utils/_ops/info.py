@@ -25,8 +25,11 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._reference im
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
 
-def bundle_info(params):
-    """Report on params['names'] (default: every app of the bundle params['dir']); return the module result."""
+def bundle_info(params, warn=None):
+    """Report on params['names'] (default: every app of the bundle params['dir']); return the module result.
+
+    WARN(message) is told what the module could not use (an engine state file it does not trust).
+    """
     bundle_dir = params.get("dir")
     given_index = params.get("index")
     if not bundle_dir and not params.get("names") and not given_index:
@@ -39,7 +42,7 @@ def bundle_info(params):
     signed = signature.for_info(params, bundle_dir, index_bytes)
     index = _bundle_index.parse_index(bundle_dir, index_bytes) if bundle_dir else given_index
     names = list(dict.fromkeys(normalize_name(n) for n in params.get("names") or [])) or sorted(index)
-    store = open_store(params)
+    store = open_store(params, warn=warn)
 
     apps, tarballs_of = {}, {}
     for name in names:

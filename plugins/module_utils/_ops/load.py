@@ -18,10 +18,11 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._reference im
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import open_store
 
 
-def load_image(params, check_mode=False, diff=False):
+def load_image(params, check_mode=False, diff=False, warn=None):
     """Load params['name'] from the bundle params['dir']; return the module result.
 
     With DIFF, the result has 'diff': the store's names and image ids before and after.
+    WARN(message) is told what the module could not use (an engine state file it does not trust).
     """
     name = normalize_name(params["name"])
     min_free_space = checked_min_free_space(params["min_free_space"])  # a wrong value fails every run, also a no-op
@@ -31,7 +32,7 @@ def load_image(params, check_mode=False, diff=False):
     entry = _bundle_index.app_entry(_bundle_index.parse_index(bundle_dir, index_bytes), name, bundle_dir)
     tarballs = _bundle_index.resolve_tarballs(entry, name, bundle_dir, params["base"], params["lib"])
     verify = not params["skip_check"]
-    store = open_store(params, min_free_space)
+    store = open_store(params, min_free_space, warn)
     result = {
         "changed": False,
         "tarballs": dict((t.part, t.path) for t in tarballs),
@@ -60,19 +61,22 @@ def load_image(params, check_mode=False, diff=False):
         result.update(changed=True, action="would_load", image={"name": name})
         return _diff.added(result, before, _diff.predicted(before, {name: "(the bundle's image)"}))
 
-    hints = dict((part, _bundle_index.layer_hints(entry, part)) for part in ("base", "lib"))
-    outcome = store.load(tarballs, name, hints, verify)
+    if store.engine is None:  # the OCI store skips a lib or base whose layers it has: the index's lists say which
+        hints = dict((part, _bundle_index.layer_hints(entry, part)) for part in ("base", "lib"))
+        outcome = store.load(tarballs, name, hints, verify)
+    else:  # an engine takes every tarball, read once, each checked as it ends
+        outcome = store.load(tarballs, name, verify)
     outcome["image"]["name"] = name
     result.update(outcome, action="loaded", checksums_verified=verify)
     after = _diff.snapshot(store, [name]) if diff else None
     return _diff.added(result, before, after)
 
 
-def load_images(params, check_mode=False, diff=False):
+def load_images(params, check_mode=False, diff=False, warn=None):
     """Load each of params['names'] from the bundle params['dir']; return {changed, apps: {name: result}}."""
     apps = {}
     for name in dict.fromkeys(normalize_name(n) for n in params["names"]):
-        apps[name] = load_image(dict(params, name=name), check_mode=check_mode, diff=diff)
+        apps[name] = load_image(dict(params, name=name), check_mode=check_mode, diff=diff, warn=warn)
         apps[name]["image_id"] = apps[name]["image"].get("id")
     result = {"changed": any(r["changed"] for r in apps.values()), "apps": apps}
     result["loaded"] = [n for n, r in apps.items() if r["action"] == "loaded"]

@@ -4,18 +4,22 @@
 
 A store offers these calls:
     lookup(name) -> {"id", "repo_tags", "layers", "size"} or None, reading no bundle
-        (the OCI store adds "app_sha256": what its load recorded, or None)
-    load(tarballs, name, layer_hints, verify) -> {"changed", "image", "layers_written",
-        "layers_reused", "bytes_written"}, committing nothing unless every check passed
+        (plus "app_sha256": the app tarball a load of this collection put there, when
+        known: the OCI store's record, an engine's remembered load (engine/memory.py))
+    load(...) -> {"changed", "image", "layers_written", "layers_reused", "bytes_written"},
+        committing nothing unless every check passed:
+        the OCI store: load(tarballs, name, layer_hints, verify), the layer hints the index gives
+        an engine: load(tarballs, name, verify), taking every tarball whole (no hints)
+        (tarballs: _bundle/index.py's Tarballs, which check themselves: no store imports _bundle)
     snapshot(names) -> {name: image id}: every name of the OCI store; an engine's NAMES
     remove(names, check_mode) -> {"changed", "removed", "absent", "blobs_removed", ...}
     prune(keep, repositories, verify, check_mode) -> {"changed", "removed", ...}
+    engine: the engine.base.Engine, or None for the OCI store
 
 'oci' is the embedded OCI layout folder; the others are container engines,
-reached through their command line (see engine/flow.py). To add an engine,
-write its class in engine/ (label, default_executable, reference, inspect,
-load, tag, remove, images; save_command if it can export) and name it in
-ENGINE_CLASSES.
+reached through their command line (see engine/base.py for what an engine
+implements, engine/flow.py for its load). To add an engine, write its
+subclass of engine.base.Engine in engine/ and name it in ENGINE_CLASSES.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ import collections
 import functools
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow, lifecycle
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import flow, lifecycle, memory
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.containerd import Containerd
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.isula import Isula
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.podman import Podman
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, listing, load, prune, remove
 
-Store = collections.namedtuple("Store", "lookup load snapshot remove prune")
+Store = collections.namedtuple("Store", "lookup load snapshot remove prune engine")
 
 ENGINE_CLASSES = {"podman": Podman, "docker": Docker, "containerd": Containerd, "isula": Isula}
 ENGINES = ("oci",) + tuple(ENGINE_CLASSES)
@@ -45,6 +49,7 @@ def store_argument_spec():
         store=dict(type="path", default=DEFAULT_OCI_STORE),
         executable=dict(type="str"),
         namespace=dict(type="str", default="default"),
+        engine_state=dict(type="path", default=memory.DEFAULT_FOLDER),
     )
 
 
@@ -53,12 +58,14 @@ def engine(params):
     return ENGINE_CLASSES[params["engine"]](params.get("executable"), params.get("namespace"))
 
 
-def open_store(params, min_free_space=None):
+def open_store(params, min_free_space=None, warn=None):
     """The store PARAMS name: params['engine'] and its location parameters, as the argument spec set them.
 
     'store' locates the oci store; 'executable' and 'namespace' (containerd)
-    the engines. Engines find their daemon and storage through their own
-    environment variables (DOCKER_HOST, CONTAINERD_ADDRESS, ...).
+    the engines, 'engine_state' the folder where the loads into engines are
+    remembered (WARN(message) is told when it cannot be used). Engines find
+    their daemon and storage through their own environment variables
+    (DOCKER_HOST, CONTAINERD_ADDRESS, ...).
     MIN_FREE_SPACE: what a load into the oci store leaves free (a MinFreeSpace
     the load operation parsed; None: the default). Only the load writes layers.
     """
@@ -72,12 +79,16 @@ def open_store(params, min_free_space=None):
                      load=functools.partial(load.load, path, min_free_space=min_free_space, force=bool(params.get("force"))),
                      snapshot=lambda names: listing.names_and_ids(path),
                      remove=functools.partial(remove.remove, path),
-                     prune=functools.partial(prune.prune, path))
+                     prune=functools.partial(prune.prune, path),
+                     engine=None)
     chosen = engine(params)
-    return Store(lookup=functools.partial(flow.lookup, chosen), load=functools.partial(flow.load, chosen),
+    remembered = memory.Memory(params.get("engine_state") or memory.DEFAULT_FOLDER, warn)
+    return Store(lookup=functools.partial(flow.lookup, chosen, remembered=remembered),
+                 load=functools.partial(flow.load, chosen, remembered=remembered),
                  snapshot=functools.partial(_engine_snapshot, chosen),
                  remove=functools.partial(lifecycle.remove, chosen),
-                 prune=functools.partial(lifecycle.prune, chosen))
+                 prune=functools.partial(lifecycle.prune, chosen),
+                 engine=chosen)
 
 
 def _engine_snapshot(chosen, names):

@@ -11,20 +11,33 @@
     remove     ctr -n NS containers ls first (ctr itself would remove an image a
                container uses), then ctr -n NS images rm REF
     images     ctr -n NS images ls, then the manifest and config of each (created)
+    held       ctr -n NS images ls: every name and its target digest
 
 The daemon is the one CONTAINERD_ADDRESS names (default
 /run/containerd/containerd.sock). Kubernetes nodes keep their images in the
 namespace k8s.io.
+
+The import streams: ctr writes each layer into containerd's content store as
+it arrives, under a lease of its own, and names the image only at the end of
+the archive. A stream that ends in bytes no tar reader accepts (see
+cli.feeding) makes ctr fail before it names anything; it then deletes its
+lease, which leaves the layers written so far as unreferenced content until
+containerd's next garbage collection -- not run on a lease's deletion by
+default. So after a failed import the module runs one at once (a lease of
+its own, deleted with --sync): the namespace ends as it was before.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
+import os
 import platform
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.base import Engine
 
 DEFAULT_NAMESPACE = "default"
 _INDEX_TYPES = (
@@ -35,13 +48,14 @@ _INDEX_TYPES = (
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "i686": "386"}
 
 
-class Containerd(object):
+class Containerd(Engine):
     label = "containerd"
     default_executable = "ctr"
 
     def __init__(self, executable=None, namespace=None):
-        self.executable = executable or self.default_executable
-        self.ctr = [self.executable, "-n", namespace or DEFAULT_NAMESPACE]
+        super(Containerd, self).__init__(executable)
+        self.namespace = namespace or DEFAULT_NAMESPACE
+        self.ctr = [self.executable, "-n", self.namespace]
 
     def reference(self, name):
         return docker_reference(name)
@@ -49,8 +63,27 @@ class Containerd(object):
     def inspect(self, ref):
         return _inspect(self.ctr, ref)
 
+    def held(self):
+        return _image_targets(self.ctr)
+
+    def address(self):
+        return "CONTAINERD_ADDRESS=%s namespace=%s" % (os.environ.get("CONTAINERD_ADDRESS", ""), self.namespace)
+
     def load(self, write):
-        return cli.load_through_stdin(self.ctr + ["images", "import", "-"], write)
+        try:
+            return cli.load_through_stdin(self.ctr + ["images", "import", "-"], write)
+        except BundleError:
+            self._collect_garbage()
+            raise
+
+    def _collect_garbage(self):
+        """Make containerd remove unreferenced content now (what a failed import wrote); never an error."""
+        lease = "fleetimage-gc-%d-%s" % (os.getpid(), binascii.hexlify(os.urandom(4)).decode("ascii"))
+        try:
+            cli.run(self.ctr + ["leases", "create", "--id", lease, "--expires", "10m"])
+            cli.run(self.ctr + ["leases", "delete", "--sync", lease])
+        except BundleError:
+            pass  # containerd's own next collection removes it
 
     def tag(self, source, target):
         cli.run(self.ctr + ["images", "tag", "--force", source, target])

@@ -3,33 +3,36 @@
 """Docker as an image store, through the docker CLI.
 
     load       docker load -q, the archive on stdin (the CLI streams it to the daemon)
-    presence   docker image ls -q --no-trunc REF, then docker image inspect REF
+    presence   docker image inspect REF: one call, "No such image" is absence
     names      familiar(): docker.io/library/app:1 and app:1 are one image,
                which docker lists, and matches in 'image ls', as app:1
     save       docker save NAME..., the archive on stdout
     remove     docker rmi REF, without force: refused for an image a container uses
     images     docker image ls, then docker image inspect NAME... (Id, Created)
+    held       docker image ls --no-trunc: every name and its image id, in one call
 
 The daemon is the one DOCKER_HOST (or the docker context) names, as for any
-docker command.
+docker command. The load streams: docker's daemon unpacks the archive into
+a temporary folder of its own and takes nothing from it before the archive
+has ended, so a stream that ends in bytes no tar reader accepts (see
+cli.feeding) leaves no image and no layer behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.base import Engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.inspect_json import image_facts
 
 
-class Docker(object):
+class Docker(Engine):
     label = "docker"
     default_executable = "docker"
-
-    def __init__(self, executable=None, namespace=None):
-        self.executable = executable or self.default_executable
 
     def reference(self, name):
         """NAME the way docker shows it: app:1 for docker.io/library/app:1, team/app:1 for docker.io/team/app:1."""
@@ -40,10 +43,21 @@ class Docker(object):
         return name
 
     def inspect(self, ref):
-        # 'image inspect' fails alike for "no such image" and "no daemon": ask the list first.
-        if not cli.run([self.executable, "image", "ls", "-q", "--no-trunc", ref]).strip():
-            return None
-        return self._image_inspect(ref)
+        # The CLI's words for an image the daemon does not have (moby's "No such image: REF");
+        # a daemon out of reach says otherwise, and fails.
+        return self._image_inspect(ref, absent_when="No such image")
+
+    def held(self):
+        argv = [self.executable, "image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]
+        held = {}
+        for line in cli.run(argv).splitlines():
+            fields = line.split()
+            if len(fields) == 2 and "<none>" not in fields[0]:
+                held[fields[0]] = fields[1].split(":", 1)[-1]
+        return held
+
+    def address(self):
+        return "DOCKER_HOST=%s DOCKER_CONTEXT=%s" % (os.environ.get("DOCKER_HOST", ""), os.environ.get("DOCKER_CONTEXT", ""))
 
     def load(self, write):
         return cli.load_through_stdin([self.executable, "load", "-q"], write)

@@ -21,17 +21,17 @@ ISULAD_HOST names (default unix:///var/run/isulad.sock).
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.base import Engine
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.inspect_json import image_facts
 
 
-class Isula(object):
+class Isula(Engine):
     label = "isula"
     default_executable = "isula"
-
-    def __init__(self, executable=None, namespace=None):
-        self.executable = executable or self.default_executable
 
     def reference(self, name):
         """NAME as iSulad keeps it: docker.io/library/app:1 and library/app:1 are app:1."""
@@ -44,15 +44,21 @@ class Isula(object):
 
     def inspect(self, ref):
         # 'isula inspect' fails alike for "no such image" and "no daemon": ask the list first.
-        names = set()
-        for line in cli.run([self.executable, "images"]).splitlines()[1:]:
-            fields = line.split()  # REPOSITORY TAG IMAGE-ID CREATED SIZE
-            if len(fields) >= 2 and fields[0] != "<none>" and fields[1] != "<none>":
-                names.add(fields[0] + ":" + fields[1])
-        if ref not in names:
+        if ref not in self.held():
             return None
         argv = [self.executable, "inspect", ref]
         return image_facts(argv, cli.run(argv), _isula_style)
+
+    def held(self):
+        held = {}
+        for line in cli.run([self.executable, "images"]).splitlines()[1:]:
+            fields = line.split()  # REPOSITORY TAG IMAGE-ID CREATED SIZE
+            if len(fields) >= 3 and fields[0] != "<none>" and fields[1] != "<none>":
+                held[fields[0] + ":" + fields[1]] = fields[2]
+        return held
+
+    def address(self):
+        return "ISULAD_HOST=%s" % os.environ.get("ISULAD_HOST", "")
 
     def load(self, write):
         return cli.load_through_file(self.label, [self.executable, "load", "-i"], write)
@@ -67,13 +73,10 @@ class Isula(object):
     def images(self):
         """[{"name", "id", "created"}] of every name iSulad holds (see lifecycle.py); one inspect per name."""
         found = []
-        for line in cli.run([self.executable, "images"]).splitlines()[1:]:
-            fields = line.split()  # REPOSITORY TAG IMAGE-ID CREATED SIZE
-            if len(fields) >= 2 and fields[0] != "<none>" and fields[1] != "<none>":
-                name = fields[0] + ":" + fields[1]
-                argv = [self.executable, "inspect", name]
-                facts = image_facts(argv, cli.run(argv), _isula_created)
-                found.append({"name": name, "id": facts["id"], "created": facts["created"]})
+        for name in sorted(self.held()):
+            argv = [self.executable, "inspect", name]
+            facts = image_facts(argv, cli.run(argv), _isula_created)
+            found.append({"name": name, "id": facts["id"], "created": facts["created"]})
         return found
 
 

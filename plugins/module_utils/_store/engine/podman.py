@@ -2,20 +2,25 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Podman as an image store, through the podman CLI: docker's commands, its own names.
 
-    load       podman load -q, the archive on stdin
+    load       podman load -q -i FILE: the merged archive written whole to a
+               private temporary folder first (see below)
     presence   podman image inspect REF: one call, "image not known" is absence
     names      reference(): podman's load names 'app:1' localhost/app:1
     save       podman save --format docker-archive -m NAME..., on stdout
     remove     podman rmi REF and the image list, as docker's (inherited)
 
-Podman copies its stdin to a temporary file before it loads (in $TMPDIR, or
-/var/tmp), about the image's size, and removes it when it exits normally --
-but not when it is killed with the module. So its TMPDIR is a private folder
-the module makes and always removes, and that the next load removes when a
-killed module left it (see private_tmp.py). Not for rootless podman without
-XDG_RUNTIME_DIR: TMPDIR places its run root then, so it is left as it is.
-Storage and settings are podman's own: CONTAINERS_STORAGE_CONF,
-CONTAINERS_CONF, or the user's and the system's files.
+Podman needs its archive as a file: fed on stdin (or a pipe), it copies the
+stream to a temporary file first and imports only then, the copy costing a
+second image of temporary disk and the import some 50% more time than `load
+-i` of a file (docs/performance.md has the figures). So the archive is
+written to one file in a private folder (private_tmp.py: always removed, by
+this run or, when the module was killed, by the next load), and podman runs
+only once every check of the bundle has passed: a bundle refused half-way
+never reaches podman at all. The same folder is podman's TMPDIR, for what it
+writes itself -- except for rootless podman without XDG_RUNTIME_DIR, where
+TMPDIR places its run root, so it is left as it is. Storage and settings
+are podman's own: CONTAINERS_STORAGE_CONF, CONTAINERS_CONF, or the user's
+and the system's files.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, normalize_name
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli, private_tmp
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine.docker import Docker
 
 
@@ -46,16 +51,17 @@ class Podman(Docker):
         return "localhost/" + name
 
     def load(self, write):
-        argv = [self.executable, "load", "-q"]
-        if os.geteuid() != 0 and not os.environ.get("XDG_RUNTIME_DIR"):
-            return cli.load_through_stdin(argv, write)
-        with private_tmp.private_tmp(self.label) as folder:
-            return cli.load_through_stdin(argv, write, env=private_tmp.engine_environment(folder))
+        own_tmpdir = os.geteuid() == 0 or bool(os.environ.get("XDG_RUNTIME_DIR"))
+        return cli.load_through_file(self.label, [self.executable, "load", "-q", "-i"], write, engine_tmpdir=own_tmpdir)
 
     def inspect(self, ref):
         # Unlike docker's, podman's inspect needs no daemon: its "image not known"
         # (containers/storage's ErrImageUnknown) can only mean absence.
         return self._image_inspect(ref, absent_when="image not known")
+
+    def address(self):
+        return "uid=%d CONTAINER_HOST=%s CONTAINERS_STORAGE_CONF=%s" % (
+            os.geteuid(), os.environ.get("CONTAINER_HOST", ""), os.environ.get("CONTAINERS_STORAGE_CONF", ""))
 
     def save_command(self, names):
         # -m: further names are images of their own, not more tags of the first.

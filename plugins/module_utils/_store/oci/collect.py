@@ -28,6 +28,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io.files imp
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import STAGING_PREFIX
 
+
 def blobs_of(store, entry):
     """The digests ENTRY (of index.json, or a manifest list) reaches, itself included."""
     digest = entry.get("digest")
@@ -164,7 +165,6 @@ def folder_size(path):
             except OSError:
                 pass
     return total
-
 
 
 def _locked(path):

@@ -241,7 +241,6 @@ def staging_file(folder, prefix="tmp"):
     return fd, path
 
 
-
 def _read_blob(store, digest, check=False):
     """The bytes of a small blob; with CHECK, a blob that does not match its digest is a ValueError (not there)."""
     with open(blob_path(store, digest), "rb") as f:

@@ -30,7 +30,6 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lo
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 
-
 def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
     """Prune STORE; return what was (in check mode: would be) removed, and the damaged blobs."""
     result = {"changed": False, "removed": [], "blobs_removed": 0, "bytes_freed": 0, "staging_removed": [],

@@ -21,7 +21,7 @@ import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, broken_candidate, candidate
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
-from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import read_index
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -102,7 +102,6 @@ def _blob_bytes(store, digest, what):
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise BundleError("%s blob %s does not match its digest" % (what, path))
     return data
-
 
 
 def _read_limited(path):

@@ -30,11 +30,7 @@ FLOORS = {
 }
 
 # Imports that go against the order today, each with the reason it stays.
-KNOWN = {
-    # The engines' load still asks the index's checksum rule itself; the
-    # OCI store already uses the tarball's own check_sum() instead.
-    ("_store/engine/flow.py", "_bundle"),
-}
+KNOWN = set()
 
 
 def _python_files(folder):
