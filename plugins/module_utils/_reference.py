@@ -14,17 +14,21 @@ _NAME = re.compile(
     r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?\Z"  # \Z, not $: '$' also matches before a final newline
 )
 
 
 def normalize_name(name):
     """Return NAME:TAG, appending ':latest' when no tag follows the last '/'.
 
+    Spaces and tabs around NAME are dropped (YAML makes them easily); any other
+    white space -- a trailing newline, U+2028 -- makes it no name, never
+    silently another one.
+
     This is isula-build's rule; no 'docker.io/' is added, because the bundle
     index is keyed by the name exactly as the user typed it.
     """
-    name = (name or "").strip()
+    name = (name or "").strip(" \t")
     if not name or not _NAME.match(name):
         raise BundleError("invalid image name %r: expected NAME[:TAG]" % (name,))
     if ":" not in name.rsplit("/", 1)[-1]:
@@ -48,8 +52,47 @@ def docker_reference(name):
 
 
 def same_image_name(a, b):
-    """Whether two names refer to the same image the way docker resolves them."""
+    """Whether two names refer to the same image the way docker resolves them (both must be names)."""
     return docker_reference(a) == docker_reference(b)
+
+
+def name_key(name):
+    """What NAME resolves to (docker_reference), or None when it is no image name (one another tool wrote).
+
+    The one rule for "these two names are the same image": equal keys. Keys
+    of many names go in a set, so that matching N names against M is N + M work.
+    """
+    try:
+        return docker_reference(name)
+    except BundleError:
+        return None
+
+
+def name_matcher(names):
+    """A function telling whether a name (anything a file held) is one of NAMES, as docker resolves them.
+
+    Constant time a call: the keys of NAMES are a set, and a name whose last
+    component differs from theirs is told apart without being resolved.
+    """
+    keys = set(key for key in map(name_key, names) if key is not None)
+    tails = set(_tail(key) for key in keys)
+
+    def matches(name):
+        return isinstance(name, str) and _tail(name) in tails and name_key(name) in keys
+
+    return matches
+
+
+def _tail(name):
+    """The last path component of NAME with its tag (':latest' when it has none): equal for equal keys."""
+    last = name.strip(" \t").rsplit("/", 1)[-1]
+    return last if ":" in last else last + ":latest"
+
+
+def same_image(a, b):
+    """Whether A and B (either may be anything a file held) are names of the same image."""
+    key = name_key(a)
+    return key is not None and key == name_key(b)
 
 
 def repository_of(name):

@@ -28,9 +28,12 @@ description:
     of the app tarball and the image id; when the index's C(appHash) equals the record, the module
     decides from C(index.json) alone and reads no tarball, at any image size. An image without that
     record (loaded by version 0.1.0 or another tool), and every image in a container engine, is
-    compared by image id, read from the app tarball's C(manifest.json) and config; the app tarball
-    is decompressed up to those two members (its own layers before them, not the lib and base
-    tarballs), then closed, and the engine is asked for the id under the name.
+    compared by image id. The app tarball's sha256 is checked against the index's C(appHash) first
+    (an app tarball that is not the one the index names is never RV(action=present), so an old app
+    tarball copied into a new, signed bundle cannot hold a host at the old image), then the id is
+    read from its C(manifest.json) and config; the app tarball is decompressed up to those two
+    members (not the lib and base tarballs), then closed, and the engine is asked for the id under
+    the name.
   - The default store is an OCI image layout folder (O(engine=oci)), written by this module
     alone, with no container engine needed. Layers are stored uncompressed, so a layer's digest
     is its diff id, and a layer already in the store is never written again, which is how a
@@ -168,6 +171,8 @@ options:
     description:
       - Do not compare the tarballs' sha256 with the index (isula-build's C(--no-check)).
       - Layers are still checked against the image config's diff ids, and the config against its own digest.
+      - Whether the store already holds the bundle's image is then decided by the image id the app tarball's own
+        C(manifest.json) and config give, without comparing the app tarball with the index's C(appHash).
     type: bool
     default: false
   min_free_space:

@@ -156,3 +156,23 @@ def change_config(bundle, change):
 
     rewrite_tarball(bundle, APP1, rewrite)
     return new_name
+
+
+def stray_folder_headers(count):
+    """COUNT tar headers of layer folders (valid members, each a new name), as raw bytes.
+
+    One header made by tarfile, then only its name and checksum changed: quick for 100,000s.
+    """
+    info = tarfile.TarInfo("0" * 64)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    template = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    template[148:156] = b" " * 8
+    base = sum(template) - sum(b"0" * 64)
+    headers = []
+    for number in range(count):
+        name = b"%064x" % number
+        header = bytearray(template)
+        header[0:64] = name
+        header[148:156] = b"%06o\0 " % (base + sum(name))
+        headers.append(bytes(header))
+    return b"".join(headers)

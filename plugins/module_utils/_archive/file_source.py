@@ -12,12 +12,14 @@ that streams its byte range when opened. Symlinks (podman's `L/layer.tar ->
 from __future__ import annotations
 
 import io
-import json
 import posixpath
 import tarfile
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import BoundedTarInfo, limited_members
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 
 MANIFEST_MAX_BYTES = 10 * 1024 * 1024
 CONFIG_MAX_BYTES = 32 * 1024 * 1024
@@ -30,11 +32,22 @@ def read_docker_archive(path):
     Each is an ImageSource named by its first RepoTag (None when it has none);
     give it another name with image._replace(name=...).
     """
+    return [image for image, tags in read_tagged_images(path)]
+
+
+def read_tagged_images(path):
+    """[(ImageSource, every RepoTag)] of the docker-archive at PATH, in manifest.json order.
+
+    The archive's headers are read as a load reads a bundle's (pax and long
+    names bounded, a member limit), its manifest.json and configs within
+    their size limits and parsed by json_text.
+    """
     members = _index_members(path)
     manifest = _read_json(path, members, "manifest.json", MANIFEST_MAX_BYTES)
     if not isinstance(manifest, list) or not manifest:
         raise BundleError("manifest.json of docker-archive %s lists no image" % path)
-    return [_image(path, members, entry) for entry in manifest]
+    images = [_image(path, members, entry) for entry in manifest]
+    return [(image, list(entry.get("RepoTags") or [])) for image, entry in zip(images, manifest)]
 
 
 def _image(path, members, entry):
@@ -56,12 +69,13 @@ def _image(path, members, entry):
 def _index_members(path):
     """{normalized name: TarInfo} of every member; the last of a repeated name wins, as tar does."""
     try:
-        with tarfile.open(path, "r:") as archive:
-            return {_normalize(info.name): info for info in archive.getmembers()}
+        with open_regular_file(path, "docker-archive") as raw:  # a FIFO is refused, not waited on
+            with tarfile.open(fileobj=raw, mode="r:", tarinfo=BoundedTarInfo) as archive:
+                return {_normalize(info.name): info for info in limited_members(archive, "docker-archive %s" % path)}
     except tarfile.ReadError as exc:
         raise BundleError("%s is not an uncompressed tar archive (a docker-archive): %s" % (path, exc))
     except OSError as exc:
-        raise BundleError("docker-archive %s cannot be read: %s" % (path, exc))
+        raise BundleError("docker-archive %s cannot be read: %s" % (path, exc.strerror or exc))
 
 
 def _normalize(name):
@@ -94,7 +108,7 @@ def _resolve(path, members, name):
 def _read_json(path, members, name, limit):
     data = _read_bytes(path, _resolve(path, members, name), limit)
     try:
-        return json.loads(data.decode("utf-8"))
+        return json_text.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise BundleError("%s of docker-archive %s is not valid JSON: %s" % (name, path, exc))
 

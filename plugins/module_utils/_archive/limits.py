@@ -25,5 +25,8 @@ METADATA_MEMBER_MAX_BYTES = 2 * 1024 * 1024
 METADATA_TOTAL_MAX_BYTES = 8 * 1024 * 1024
 # A pax header or a GNU long name, which tarfile reads whole into memory.
 EXTENDED_HEADER_MAX_BYTES = 1024 * 1024
+# Members of a docker-archive a save reads (docker save, podman save: several images, links): every
+# member's header is held, some 500 bytes each.
+ARCHIVE_MAX_MEMBERS = 65536
 # JSON objects and arrays in one metadata file: each costs about 64 bytes once parsed.
 MAX_JSON_CONTAINERS = 100000

@@ -19,6 +19,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io.codecs im
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.pipeline import open_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import (
+    ARCHIVE_MAX_MEMBERS,
     EXTENDED_HEADER_MAX_BYTES,
     MAX_MEMBERS,
     METADATA_MEMBER_MAX_BYTES,
@@ -90,6 +91,19 @@ def stream_tarball(path, on_member):
     library's tarfile, exactly as in its stream mode; the members' bytes are
     handed out by _Archive.extractfile without tarfile's copies.
     """
+    return _read(path, on_member, whole=True)
+
+
+def scan_tarball(path, on_member):
+    """Read the tarball at PATH only as far as needed: on_member (as for stream_tarball) returns True to stop.
+
+    The same bounds as a load's read (member count, metadata sizes, extended
+    headers); no checksum is computed. Returns whether on_member stopped it.
+    """
+    return _read(path, on_member, whole=False)
+
+
+def _read(path, on_member, whole):
     try:
         codec = detect_codec(path)
         stream = open_tarball(path, codec)
@@ -97,7 +111,7 @@ def stream_tarball(path, on_member):
         raise BundleError("tarball %s cannot be read: %s" % (path, os_reason(exc)))
     with stream:
         try:
-            tar = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=_BoundedTarInfo)
+            tar = tarfile.TarFile(fileobj=stream, mode="r", tarinfo=BoundedTarInfo)
             archive = _Archive(tar, stream)
             metadata_bytes = 0
             for count, member in enumerate(tar, 1):
@@ -110,7 +124,10 @@ def stream_tarball(path, on_member):
                     if metadata_bytes > METADATA_TOTAL_MAX_BYTES:
                         raise BundleError("%s holds more than %d bytes of metadata files (manifest.json, configs,"
                                           " layers' json)" % (path, METADATA_TOTAL_MAX_BYTES))
-                on_member(name, member_kind, member_id, member, archive)
+                if on_member(name, member_kind, member_id, member, archive) and not whole:
+                    return True
+            if not whole:
+                return False
             if codec.magic:  # compressed: its end checks the whole stream
                 stream.read_to_end()
         except _STREAM_ERRORS as exc:
@@ -132,14 +149,22 @@ _EXTENDED_HEADER_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, ta
 _HeaderError = tarfile.SubsequentHeaderError
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
+def limited_members(tar, where, limit=ARCHIVE_MAX_MEMBERS):
+    """The members of TAR (opened with tarinfo=BoundedTarInfo), refusing more than LIMIT: WHERE names it."""
+    for count, member in enumerate(tar, 1):
+        if count > limit:
+            raise BundleError("%s holds more than %d members" % (where, limit))
+        yield member
+
+
+class BoundedTarInfo(tarfile.TarInfo):
     """A tar header whose pax or GNU long-name data, read whole by tarfile, is bounded."""
 
     def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name  # the overridden method's name
         if self.type in _EXTENDED_HEADER_TYPES and self.size > EXTENDED_HEADER_MAX_BYTES:
             raise _HeaderError("an extended header (pax or GNU long name) of %d bytes, more than the %d allowed"
                                % (self.size, EXTENDED_HEADER_MAX_BYTES))
-        return super(_BoundedTarInfo, self)._proc_member(tarfile)
+        return super(BoundedTarInfo, self)._proc_member(tarfile)
 
 
 class _Archive(object):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.limits import MAX_JSON_CONTAINERS, MAX_LAYERS
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import read_small
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import normalize_name, same_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import is_digest
 
 # What a loader needs to commit an image: its config, its layers' diff ids
@@ -86,8 +86,8 @@ class DockerArchive(object):
         LAYER_IN_STORE(diff_id) tells whether a layer no tarball held (or that
         the loader skipped) is already in the destination.
         """
-        entry = self._entry_for(name)
-        config_bytes = self._config_bytes(entry)
+        entry = self.entry_for(name)
+        config_bytes = self.config_bytes(entry)
         config = self._config_document(entry)
         diff_ids = config["rootfs"]["diff_ids"]
         legacy_ids = [_legacy_id(layer) for layer in entry["Layers"]]
@@ -125,17 +125,18 @@ class DockerArchive(object):
             raise BundleError("manifest.json is missing: the app tarball must hold it")
         _check_json_size(self.manifest_bytes, "manifest.json in %s" % self.origin("manifest.json"))
         try:
-            entries = json.loads(self.manifest_bytes.decode("utf-8"))
+            entries = json_text.loads(self.manifest_bytes.decode("utf-8"))
         except ValueError as exc:
             raise BundleError("manifest.json in %s is not valid JSON: %s" % (self.origin("manifest.json"), exc))
         if not isinstance(entries, list) or not all(_valid_entry(e) for e in entries):
             raise BundleError("manifest.json in %s is not a docker-archive manifest" % self.origin("manifest.json"))
         return entries
 
-    def _entry_for(self, name):
+    def entry_for(self, name):
+        """The manifest.json entry whose RepoTags hold NAME; a lone image under other tags is refused too."""
         entries = self._manifest_entries()
         for entry in entries:
-            if any(_same(tag, name) for tag in entry.get("RepoTags") or []):
+            if any(same_image(tag, name) for tag in entry.get("RepoTags") or []):
                 return entry
         tags = sorted(tag for entry in entries for tag in entry.get("RepoTags") or [])
         raise BundleError(
@@ -143,7 +144,8 @@ class DockerArchive(object):
             % (name, ", ".join(tags) or "(none)", self.origin("manifest.json"))
         )
 
-    def _config_bytes(self, entry):
+    def config_bytes(self, entry):
+        """The bytes of the config ENTRY names, checked against its name."""
         hexdigest = entry["Config"][:-len(".json")]
         data = self.configs.get(hexdigest)
         if data is None:
@@ -157,10 +159,10 @@ class DockerArchive(object):
         return data
 
     def _config_document(self, entry):
-        data = self._config_bytes(entry)
+        data = self.config_bytes(entry)
         _check_json_size(data, "the image config %s in %s" % (entry["Config"], self.origin(entry["Config"])))
         try:
-            config = json.loads(data.decode("utf-8"))
+            config = json_text.loads(data.decode("utf-8"))
             diff_ids = config["rootfs"]["diff_ids"]
         except (ValueError, KeyError, TypeError):
             raise BundleError("the image config %s has no rootfs.diff_ids" % entry["Config"])
@@ -202,10 +204,3 @@ def _valid_entry(entry):
 
 def _legacy_id(layer_member):
     return layer_member.split("/", 1)[0]
-
-
-def _same(tag, name):
-    try:
-        return normalize_name(tag) == name or same_image_name(tag, name)
-    except BundleError:
-        return False

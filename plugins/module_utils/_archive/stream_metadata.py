@@ -11,13 +11,14 @@ are followed inside the archive only.
 
 from __future__ import annotations
 
-import json
 import lzma
 import posixpath
 import tarfile
 import zlib
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, candidate
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import BoundedTarInfo, limited_members
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 CHUNK = 1024 * 1024
@@ -36,8 +37,8 @@ def read_archive_metadata(stream, where):
     small, sizes, links = {}, {}, {}
     kept = 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:
-            for member in tar:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK, tarinfo=BoundedTarInfo) as tar:
+            for member in limited_members(tar, where):
                 name = _normalize(member.name)
                 if member.isdir():
                     continue
@@ -78,7 +79,7 @@ def _candidate(entry, small, sizes, links, where):
 
 def _json(small, links, name, where):
     try:
-        return json.loads(_small_file(small, links, name, where).decode("utf-8"))
+        return json_text.loads(_small_file(small, links, name, where).decode("utf-8"))
     except ValueError as exc:
         raise BundleError("%s of %s is not valid JSON: %s" % (name, where, exc))
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import SHA256_HEX
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
@@ -92,7 +93,7 @@ def _top_level_members(config_bytes):
     map[string]*json.RawMessage: values verbatim (then compacted), the last duplicate winning."""
     try:
         text = config_bytes.decode("utf-8")
-        document = json.loads(text)
+        document = json_text.loads(text)  # a too deeply nested one is refused here, before raw_decode below
     except ValueError as exc:
         raise BundleError("image config is not valid JSON: %s" % exc) from exc
     if not isinstance(document, dict):

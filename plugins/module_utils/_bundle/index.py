@@ -6,10 +6,10 @@ and resolve the app's tarballs to paths that cannot leave the bundle folder."""
 from __future__ import annotations
 
 import collections
-import json
 import os
 import stat
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import is_sha256_hex
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import read_bounded_file
@@ -42,8 +42,10 @@ def read_index_bytes(bundle_dir):
 def parse_index(bundle_dir, data):
     """The index DATA (the bytes of BUNDLE_DIR's index) as a dict of app name -> entry."""
     path = os.path.join(bundle_dir, INDEX_FILE_NAME)
+    if len(data) > INDEX_MAX_BYTES:  # the filter bundle_apps gets it from a URL too
+        raise BundleError("index %s is larger than %d bytes" % (path, INDEX_MAX_BYTES))
     try:
-        index = json.loads(data.decode("utf-8"))
+        index = json_text.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise BundleError("index %s is not valid JSON: %s" % (path, exc))
     if not isinstance(index, dict):
@@ -155,7 +157,7 @@ def checksum_error(tarball, actual):
 def tarball_sha256(tarball):
     """The hex sha256 of TARBALL's file; an error naming it when it cannot be read."""
     try:
-        return sha256_of_file(tarball.path)
+        return sha256_of_file(tarball.path, "%s tarball" % tarball.part)
     except OSError as exc:
         raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc)))
 

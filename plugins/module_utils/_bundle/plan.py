@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 import os
 import re
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.go_json import legacy_layer_ids, sha256_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import INDEX_FILE_NAME
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import SHA256_HEX
@@ -190,7 +190,7 @@ def _check_distinct(names):
 
 def _diff_ids(config_bytes, what):
     try:
-        config = json.loads(config_bytes.decode("utf-8"))
+        config = json_text.loads(config_bytes.decode("utf-8"))
         diff_ids = config["rootfs"]["diff_ids"]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise BundleError("the config of %s is not an image config with rootfs.diff_ids" % what)

@@ -34,9 +34,11 @@ def check_tarball(tarball):
     except BundleError as exc:
         # A wrong file is the likelier cause than a broken one: say so first.
         try:
-            actual = sha256_of_file(tarball.path)
+            actual = sha256_of_file(tarball.path, "%s tarball" % tarball.part)
         except OSError as os_exc:
             return TarballCheck(None, "%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(os_exc)))
+        except BundleError as not_a_file:
+            return TarballCheck(None, str(not_a_file))
         return TarballCheck(None, checksum_error(tarball, actual) or str(exc))
     return TarballCheck(facts, checksum_error(tarball, facts.sha256))
 

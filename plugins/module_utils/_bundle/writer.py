@@ -23,7 +23,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._errors impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder, write_new_file
 
 
-def write_bundle(dest_dir, apps, base, lib=None, rename=None, compression_level=6):
+def write_bundle(dest_dir, apps, base, lib=None, rename=None, compression_level=6, shown_as=None):
     """Write the bundle of APPS (ImageSource list) into the new folder DEST_DIR.
 
     BASE and LIB are ImageSource of the base image (exactly one layer) and of
@@ -32,6 +32,7 @@ def write_bundle(dest_dir, apps, base, lib=None, rename=None, compression_level=
     no tag. RENAME is isula-build's rename list [{"name": DEFAULT, "rename":
     NEW}]. COMPRESSION_LEVEL is zlib's 0-9 (isal's 0-3 when isal is used).
     The folder appears complete or not at all. Returns the index written.
+    SHOWN_AS: how messages name the bundle (default: DEST_DIR).
     """
     if not 0 <= compression_level <= 9:
         raise BundleError("compression level %r is not between 0 and 9" % (compression_level,))
@@ -45,7 +46,11 @@ def write_bundle(dest_dir, apps, base, lib=None, rename=None, compression_level=
         fsync_folder(parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise BundleError("writing bundle %s failed: %s" % (dest_dir, exc)) from exc
+        # Named as the caller shows it (a save writes into a temporary folder it removes): the cause, the file
+        # of the bundle it was writing, and that nothing is left.
+        what = os.path.basename(exc.filename) if isinstance(exc.filename, str) and exc.filename != tmp else None
+        raise BundleError("writing bundle %s failed: %s%s; nothing was left behind"
+                          % (shown_as or dest_dir, exc.strerror or exc, " (writing %s)" % what if what else "")) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -14,6 +14,7 @@ import collections
 import lzma
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.gzip_reader import GZIP_ERRORS, GZIP_MAGIC, GzipReader
 
 try:
@@ -44,7 +45,7 @@ DECOMPRESSION_ERRORS = tuple(set(error for codec in CODECS for error in codec.er
 
 def detect_codec(path):
     """The Codec of the file at PATH, from its first bytes; an error naming PATH when none fits."""
-    with open(path, "rb") as f:
+    with open_regular_file(path, "tarball") as f:
         head = f.read(512)
     for codec in CODECS:
         if head.startswith(codec.magic):

@@ -36,6 +36,35 @@ def write_new_file(path, data, mode):
         os.fsync(f.fileno())
 
 
+def open_regular_file(path, what, follow_links=True):
+    """PATH opened for reading (unbuffered) when it is a regular file; else a BundleError naming WHAT and PATH.
+
+    The file is opened without blocking and checked on the open descriptor, so
+    a FIFO or a device put in a file's place is refused, never waited on, and
+    nothing can swap the file between the check and the read. Without
+    FOLLOW_LINKS a symbolic link is refused too (a store's own files). An
+    error of the open itself is raised as the OSError it is.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_links:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_links:
+            raise BundleError("%s %s is a symbolic link, not a regular file: refusing to follow it" % (what, path))
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError("%s %s is not a regular file" % (what, path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def check_regular_file(path, what):
     """The os.stat of PATH when it is a regular file; else a BundleError naming WHAT and PATH."""
     try:
@@ -49,11 +78,13 @@ def check_regular_file(path, what):
 
 def read_bounded_file(path, what, max_bytes):
     """The bytes of the regular file PATH, of at most MAX_BYTES; else a BundleError naming WHAT and PATH."""
-    st = check_regular_file(path, what)
-    if st.st_size > max_bytes:
-        raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
     try:
-        with open(path, "rb") as f:
-            return f.read(max_bytes + 1)
+        with open_regular_file(path, what) as f:
+            if os.fstat(f.fileno()).st_size > max_bytes:
+                raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
+            data = f.read(max_bytes + 1)
     except OSError as exc:
         raise BundleError("%s %s cannot be read: %s" % (what, path, os_reason(exc)))
+    if len(data) > max_bytes:  # grew while it was read
+        raise BundleError("%s %s is larger than %d bytes" % (what, path, max_bytes))
+    return data

@@ -9,6 +9,8 @@ import io
 import queue
 import threading
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
+
 CHUNK = 1024 * 1024
 
 
@@ -53,9 +55,9 @@ class HashingReader(io.RawIOBase):
         pass
 
 
-def sha256_of_file(path):
-    """The hex sha256 of a whole file, read in large chunks."""
-    with open(path, "rb", buffering=0) as f:
+def sha256_of_file(path, what="file"):
+    """The hex sha256 of a whole regular file, read in large chunks (a FIFO is refused, not waited on)."""
+    with open_regular_file(path, what) as f:
         return sha256_of_reader(f)
 
 

@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, HashingReader, ThreadedSha256
 
 # Decompressed chunks (of at most CHUNK) the thread may hold ahead of the reader.
@@ -43,7 +44,7 @@ class DecompressedStream(object):
     def __init__(self, path, codec):
         self.name = path
         self.codec = codec
-        self._file = open(path, "rb", buffering=0)
+        self._file = open_regular_file(path, "tarball")
         self._raw = HashingReader(self._file)
         # The compressed bytes are hashed in a thread of their own, off the
         # decompressing thread, which is the longest of a load.

@@ -47,7 +47,7 @@ def load_image(params, check_mode=False, diff=False, warn=None):
     found = store.lookup(name)
     result["previous_id"] = found["id"] if found else None
     before = _diff.snapshot(store, [name]) if diff else None
-    if not params.get("force") and _presence.state_of(found, tarballs[0], name) == _presence.BUNDLE:
+    if not params.get("force") and _presence.state_of(found, tarballs[0], name, verify) == _presence.BUNDLE:
         present = _presence.public_facts(found)
         present["name"] = name
         result.update(action="present", image=present)

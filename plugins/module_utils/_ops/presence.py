@@ -1,21 +1,32 @@
 # Copyright: fleetimage.separated contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Does a store hold a bundle's image under its name? Keyed on content, not on the name.
+"""Does a store hold a bundle's image under its name? Keyed on the bytes the index names.
 
 A tag can be reused (app:latest, or app:1 rebuilt): holding *an* image
-under the name is not holding the bundle's. The answer, cheapest first:
+under the name is not holding the bundle's. And an app tarball is only the
+bundle's when its sha256 is the one the index gives: an old app tarball
+copied into a new (signed) bundle must never make the old image "present".
+The answer, cheapest first:
 
     the store holds nothing under NAME                  -> "absent"
     it recorded, at load, the app tarball sha256 the
-    index gives (OCI store only; no tarball is read)    -> "bundle"
-    otherwise its image id against the bundle's image
-    id, read from the app tarball (manifest.json and
-    the config only, see _archive.image_id)            -> "bundle" or "other"
+    index gives (no tarball is read)                    -> "bundle"
+    the app tarball's sha256 is not the index's         -> "unknown": the bytes
+                                                           the index names are
+                                                           not here (a load
+                                                           refuses the tarball)
+    its image id against the bundle's image id, read
+    from the app tarball (see _archive.image_id)        -> "bundle" or "other"
+
+With skip_check (VERIFY false) the tarballs' checksums are not the load's
+evidence, so the third step is skipped: the app tarball's own manifest.json
+and config say which image it holds, as they do for the load itself.
 """
 
 from __future__ import annotations
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_id import read_image_id
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.index import tarball_sha256
 
 ABSENT = "absent"
 BUNDLE = "bundle"
@@ -25,13 +36,15 @@ OTHER = "other"
 UNKNOWN = "unknown"
 
 
-def state_of(found, app_tarball, name):
-    """ABSENT, BUNDLE or OTHER: what FOUND (a store lookup, or None) is to the app tarball of NAME."""
+def state_of(found, app_tarball, name, verify=True):
+    """ABSENT, BUNDLE, OTHER or UNKNOWN: what FOUND (a store lookup, or None) is to the app tarball of NAME."""
     if found is None:
         return ABSENT
     recorded = found.get("app_sha256")
     if recorded and recorded == app_tarball.expected_sha256:
         return BUNDLE
+    if verify and tarball_sha256(app_tarball) != app_tarball.expected_sha256:
+        return UNKNOWN
     return BUNDLE if found["id"] == read_image_id(app_tarball.path, name) else OTHER
 
 

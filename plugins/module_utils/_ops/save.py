@@ -37,6 +37,7 @@ def save_bundle(params, check_mode=False):
     parent = os.path.dirname(dest)
     if not os.path.isdir(parent):
         raise BundleError("cannot write bundle %s: folder %s does not exist" % (dest, parent))
+    _check_not_a_store(dest, params)
     signing_key = params.get("signing_key")
     public_blob = save_signature.signing_key_blob(signing_key)
 
@@ -56,7 +57,7 @@ def save_bundle(params, check_mode=False):
             return _predicted(dest, planned, found, signed)
 
         new_dir = os.path.join(scratch, "bundle")
-        index = write_bundle(new_dir, app_images, base, lib, rename=renames, compression_level=level)
+        index = write_bundle(new_dir, app_images, base, lib, rename=renames, compression_level=level, shown_as=dest)
         if found.state == "matching":
             if _same_index_bytes(new_dir, dest):
                 signed = save_signature.settle_unchanged(dest, scratch, signing_key, public_blob)
@@ -71,6 +72,19 @@ def save_bundle(params, check_mode=False):
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_not_a_store(dest, params):
+    """Refuse a DEST that is an OCI store, or the store the images come from (or a folder inside or above it):
+    replacing DEST, even with force, would wipe the store."""
+    if os.path.lexists(os.path.join(dest, "oci-layout")):
+        raise BundleError("dest %s is an OCI image layout (it holds oci-layout), not a bundle: a save never replaces"
+                          " a store, even with force; name another folder" % dest)
+    if params.get("source") == "oci" and params.get("store"):
+        real_dest, real_store = os.path.realpath(dest), os.path.realpath(params["store"])
+        if os.path.commonpath([real_dest, real_store]) in (real_dest, real_store):
+            raise BundleError("dest %s and the store %s the images come from are the same folder, or one holds the"
+                              " other: the save would replace the store; name another folder" % (dest, params["store"]))
 
 
 def _app_names(names, base, lib):

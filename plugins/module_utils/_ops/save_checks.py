@@ -10,8 +10,8 @@ images is checked once, as the bundle is planned (_bundle/plan.py).
 
 from __future__ import annotations
 
-import json
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import plan as bundle_plan
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name
@@ -48,7 +48,7 @@ def load_rename_file(path):
     if len(data) > RENAME_FILE_MAX_BYTES:
         raise BundleError("check rename file failed: %s is larger than %d bytes" % (path, RENAME_FILE_MAX_BYTES))
     try:
-        renames = json.loads(data.decode("utf-8"))
+        renames = json_text.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise BundleError("check rename file failed: %s is not valid JSON: %s" % (path, exc))
     if not isinstance(renames, list):

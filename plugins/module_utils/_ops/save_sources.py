@@ -13,12 +13,10 @@ for errors. Layers are never read here: they stream into the bundle later.
 
 from __future__ import annotations
 
-import json
 import os
-import tarfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import save as _engine_save
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_tagged_images
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._store import registry
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import candidate, merge_duplicates
@@ -57,18 +55,6 @@ def read_archives(paths):
     """The Candidate images of the docker-archive files PATHS, one per image id."""
     found = []
     for path in paths:
-        images = read_docker_archive(path)
-        for image, tags in zip(images, _repo_tags(path)):
-            found.append(candidate(tags, image))
+        for image, tags in read_tagged_images(path):
+            found.append(candidate([tag for tag in tags if isinstance(tag, str)], image))
     return merge_duplicates(found)
-
-
-def _repo_tags(path):
-    """Every RepoTags list of manifest.json (read_docker_archive keeps only the first tag)."""
-    try:
-        with tarfile.open(path, "r:") as archive:
-            with archive.extractfile("manifest.json") as f:
-                manifest = json.loads(f.read().decode("utf-8"))
-    except (tarfile.TarError, KeyError, OSError, ValueError, AttributeError) as exc:
-        raise BundleError("manifest.json of docker-archive %s cannot be read: %s" % (path, exc))
-    return [[tag for tag in (entry.get("RepoTags") or []) if isinstance(tag, str)] for entry in manifest]

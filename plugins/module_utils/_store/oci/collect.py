@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import shutil
+import stat
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, is_sha256_hex
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
@@ -38,8 +39,8 @@ def blobs_of(store, entry):
     # Whatever its mediaType says, an index entry points at a manifest or an
     # image index: read it, so that no layer of an image is taken for garbage.
     try:
-        with open(blob_path(store, digest), "rb") as f:
-            document = json.loads(f.read().decode("utf-8"))
+        document = json_text.loads(layout.read_store_file(blob_path(store, digest), "manifest blob",
+                                                          layout.SMALL_BLOB_MAX_BYTES))
     except (OSError, IOError) as exc:
         if exc.errno == errno.ENOENT:
             return used  # already gone: the image is broken, nothing to follow
@@ -58,34 +59,55 @@ def blobs_of(store, entry):
 
 
 def used_blobs(store, index):
-    """{digest: [names]} of every blob the entries of INDEX reach (unnamed entries count, named [])."""
-    used = {}
+    """{digest: set of names} of every blob the entries of INDEX reach (unnamed entries count, with no name).
+
+    A manifest many names share is read once: linear in the names.
+    """
+    names_of, unkeyed = {}, []  # entry digest -> names; entries whose digest is no string
     for entry in index.get("manifests") or []:
         if not isinstance(entry, dict):
             continue
+        digest = entry.get("digest")
+        if not isinstance(digest, str):
+            unkeyed.append(entry)
+            continue
+        names = names_of.get(digest)
+        if names is None:
+            names = names_of[digest] = set()
         name = (entry.get("annotations") or {}).get(layout.REF_NAME)
-        for digest in blobs_of(store, entry):
-            names = used.setdefault(digest, [])
-            if name and name not in names:
-                names.append(name)
+        if name:
+            names.add(name)
+    used = {}
+    for digest, names in names_of.items():
+        for blob in blobs_of(store, {"digest": digest}):
+            used.setdefault(blob, set()).update(names)
+    for entry in unkeyed:
+        for blob in blobs_of(store, entry):
+            used.setdefault(blob, set())
     return used
 
 
 def stored_blobs(store):
-    """{digest: size} of every sha256 blob file in STORE."""
+    """{digest: size} of every sha256 blob file in STORE. A folder that cannot be listed is an error: a blob
+    left out here would be one never collected, or (for staging) one taken from a running load."""
     folder = os.path.join(store, "blobs", "sha256")
     try:
         names = os.listdir(folder)
-    except OSError:
+    except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise BundleError("the store %s: its folder %s cannot be listed: %s" % (store, folder, exc.strerror or exc))
     blobs = {}
     for name in names:
         if not is_sha256_hex(name):
             continue
+        path = os.path.join(folder, name)
         try:
-            blobs["sha256:" + name] = os.lstat(os.path.join(folder, name)).st_size
-        except OSError:
-            continue
+            blobs["sha256:" + name] = os.lstat(path).st_size
+        except FileNotFoundError:
+            continue  # removed meanwhile
+        except OSError as exc:
+            raise BundleError("the store %s: blob %s cannot be checked: %s" % (store, path, exc.strerror or exc))
     return blobs
 
 
@@ -99,12 +121,23 @@ def staging_folders(store):
     """[(path, running)] of the staging folders of loads in STORE; RUNNING when its load holds its lock."""
     try:
         entries = sorted(os.listdir(store))
-    except OSError:
+    except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise BundleError("the store folder %s cannot be listed: %s" % (store, exc.strerror or exc))
     folders = []
     for entry in entries:
-        if entry.startswith(STAGING_PREFIX):
-            path = os.path.join(store, entry)
+        if not entry.startswith(STAGING_PREFIX):
+            continue
+        path = os.path.join(store, entry)
+        try:
+            is_folder = stat.S_ISDIR(os.lstat(path).st_mode)  # a link is refused by the gate, never followed
+        except FileNotFoundError:
+            continue
+        except OSError:
+            folders.append((path, True))  # cannot tell: counts as a running load's
+            continue
+        if is_folder:
             folders.append((path, _locked(path)))
     return folders
 
@@ -112,6 +145,37 @@ def staging_folders(store):
 def loads_running(store):
     """Whether a load of STORE is running now (call it under the store lock)."""
     return any(running for unused_path, running in staging_folders(store))
+
+
+def check_removable(store, blobs):
+    """Refuse, before anything changes, when a blob of BLOBS cannot simply be deleted: it is no regular file
+    (a folder, a link), or blobs/sha256 cannot be written by this user."""
+    folder = os.path.join(store, "blobs", "sha256")
+    for digest in sorted(blobs):
+        path = blob_path(store, digest)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise BundleError("the store %s: blob %s cannot be checked: %s; nothing was changed"
+                              % (store, path, exc.strerror or exc))
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError("the store %s: blob %s is not a regular file (a folder or a link); nothing was"
+                              " changed: remove it by hand" % (store, path))
+    if blobs and not os.access(folder, os.W_OK):
+        raise BundleError("the store %s: its folder %s %s, so no blob could be removed; nothing was changed"
+                          % (store, folder, _why_unwritable(folder)))
+
+
+def _why_unwritable(folder):
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return "is on a read-only file system (%s)" % os.strerror(errno.EROFS)
+    return "cannot be written by this user (uid %d: %s)" % (os.geteuid(), os.strerror(errno.EACCES))
 
 
 def remove_blobs(store, blobs):
@@ -122,11 +186,16 @@ def remove_blobs(store, blobs):
             os.unlink(blob_path(store, digest))
         except OSError as exc:
             if exc.errno != errno.ENOENT:
-                raise BundleError("the store %s: blob %s cannot be removed: %s" % (store, digest, os_reason(exc)))
+                raise BundleError("the store %s: blob %s cannot be removed: %s (the names are gone from index.json;"
+                                  " a prune removes the blobs left)" % (store, digest, os_reason(exc)))
             continue
         freed += size
     if blobs:
-        fsync_folder(os.path.join(store, "blobs", "sha256"))
+        try:
+            fsync_folder(os.path.join(store, "blobs", "sha256"))
+        except OSError as exc:
+            raise BundleError("the store %s: blobs were removed, but flushing %s to disk failed: %s"
+                              % (store, os.path.join(store, "blobs", "sha256"), exc.strerror or exc))
     return freed
 
 
@@ -138,7 +207,11 @@ def remove_abandoned_staging(store, dry_run=False):
             continue
         size = folder_size(path)
         if not dry_run:
-            shutil.rmtree(path, ignore_errors=True)
+            try:
+                shutil.rmtree(path)
+            except OSError as exc:
+                raise BundleError("the store %s: the abandoned staging folder %s cannot be removed: %s"
+                                  % (store, path, exc.strerror or exc))
         removed.append((path, size))
     return removed
 
@@ -146,13 +219,18 @@ def remove_abandoned_staging(store, dry_run=False):
 def remove_stray_files(store, prefix, dry_run=False):
     """Remove the files of STORE named PREFIX* (temporary files of killed writers; call under the lock); [(path, bytes)]."""
     removed = []
-    for entry in sorted(os.listdir(store)):
-        path = os.path.join(store, entry)
-        if entry.startswith(prefix) and os.path.isfile(path):
-            size = os.lstat(path).st_size
-            if not dry_run:
-                os.unlink(path)
-            removed.append((path, size))
+    try:
+        entries = sorted(os.listdir(store))
+        for entry in entries:
+            path = os.path.join(store, entry)
+            if entry.startswith(prefix) and os.path.isfile(path) and not os.path.islink(path):
+                size = os.lstat(path).st_size
+                if not dry_run:
+                    os.unlink(path)
+                removed.append((path, size))
+    except OSError as exc:
+        raise BundleError("the store %s: a temporary file %s* cannot be removed: %s"
+                          % (store, os.path.join(store, prefix), exc.strerror or exc))
     return removed
 
 
@@ -168,17 +246,20 @@ def folder_size(path):
 
 
 def _locked(path):
-    """Whether a process holds the flock of the folder PATH (a gone folder is not locked)."""
+    """Whether a process holds the flock of the folder PATH (a gone folder is not locked).
+
+    When that cannot be told (the folder cannot be opened or locked), it counts as held: a running load's
+    blobs and staging are never taken for garbage on a guess."""
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    except FileNotFoundError:
         return False
+    except OSError:
+        return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return True
-        raise
+    except OSError:
+        return True  # EWOULDBLOCK: its load runs
     finally:
         os.close(fd)
     return False

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
@@ -90,8 +91,16 @@ class _Destination(object):
         if digest in self._staged:
             return True
         path = blob_path(self.store, digest)
-        if not os.path.exists(path):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise BundleError("the store %s: blob %s cannot be checked: %s" % (self.store, path, describe_os_error(exc)))
+        if not stat.S_ISREG(st.st_mode):
+            # A link would make the store trust (and a later remove delete) what lies outside it.
+            raise BundleError("the store %s: blob %s is not a regular file (a link or a folder): refusing to reuse"
+                              " or replace it; remove it by hand" % (self.store, path))
         if self._verify_reused:
             if digest not in self._checked:
                 self._checked[digest] = blob_matches(path, digest)

@@ -18,13 +18,15 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
-from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, same_image_name
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder, open_regular_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, name_matcher, same_image
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records
-from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest, is_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import FILE_MODE, FOLDER_MODE, check_store_trusted
 
@@ -48,24 +50,38 @@ def lookup(store, name):
     blob are in the store. A store that is no OCI layout, or that another
     user could write, is refused (see shape.py, trust.py).
     """
-    check_store(store)
+    store = check_store(store)
     index = read_index(store)
+    wanted = name_matcher([name])
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME)
-        if ref and _names_match(ref, name):
+        if ref and wanted(ref):
             return _describe(store, index, entry)
     return None
 
 
+def store_exists(store):
+    """Whether the folder STORE exists (a file there is the gate's to refuse); any other error is a message."""
+    try:
+        os.stat(store)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise BundleError("cannot inspect the store %s: %s" % (store, exc.strerror or exc))
+    return True
+
+
 def check_store(store):
-    """Refuse STORE unless it is absent, empty or an OCI image layout that only this user or root can write."""
+    """The gate of every module that opens the store: refuse STORE unless it is absent, empty or an OCI
+    image layout that only this user or root can write, with no symbolic link in its tree (shape.py,
+    trust.py). Returns the folder it checked (symbolic links above it resolved): work in that one."""
     check_store_shape(store)
-    check_store_trusted(store)
+    return check_store_trusted(store)
 
 
 def _describe(store, index, entry):
     try:
-        manifest = json.loads(_read_blob(store, entry["digest"], check=True))
+        manifest = json_text.loads(_read_blob(store, entry["digest"], check=True))
         config_digest = manifest["config"]["digest"]
         layer_digests = [layer["digest"] for layer in manifest["layers"]]
     except (OSError, ValueError, KeyError, TypeError):
@@ -74,9 +90,10 @@ def _describe(store, index, entry):
     for digest in [config_digest] + layer_digests:
         checked_digest(digest, where)
     try:
-        config = json.loads(_read_blob(store, config_digest, check=True))
+        config = json_text.loads(_read_blob(store, config_digest, check=True))
         for digest in layer_digests:
-            os.stat(blob_path(store, digest))
+            if not stat.S_ISREG(os.lstat(blob_path(store, digest)).st_mode):
+                return None  # a folder or a link in a blob's place: no layer the store can hand out
     except (OSError, ValueError, KeyError, TypeError):
         return None
     names = [
@@ -93,15 +110,6 @@ def _describe(store, index, entry):
     }
 
 
-def _names_match(ref, name):
-    if ref == name:
-        return True
-    try:
-        return same_image_name(ref, name)
-    except BundleError:  # a ref another tool wrote that is no image name
-        return False
-
-
 def update_index(store, staging_dir, manifest_digest, manifest_size, names, annotations=None):
     """Point every name at the manifest; replace index.json atomically. Return whether it changed.
 
@@ -112,9 +120,10 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names, anno
     # A name keeps its place in the index (so a reload of the same image
     # changes nothing); a name new to the store is appended.
     kept, placed = [], set()
+    ours = name_matcher(names)
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME) or ""
-        name = next((n for n in names if _names_match(ref, n)), None)
+        name = next((n for n in names if same_image(ref, n)), None) if ours(ref) else None
         if name is None:
             kept.append(entry)
         elif name not in placed:
@@ -151,7 +160,7 @@ def index_names(store, manifest_digest, names):
     for entry in index["manifests"]:
         ref = (entry.get("annotations") or {}).get(REF_NAME) or ""
         if entry.get("digest") == manifest_digest:
-            pointed.update(n for n in names if _names_match(ref, n))
+            pointed.update(n for n in names if same_image(ref, n))
     return pointed == set(names)
 
 
@@ -165,12 +174,31 @@ def _index_entry(name, manifest_digest, manifest_size, annotations=None):
     }
 
 
+# index.json is read whole: about 540 bytes a name (52 MiB at 100,000 names), so some 120,000 names.
+INDEX_MAX_BYTES = 64 * 1024 * 1024
+# A manifest or a config of the store: what a load writes is far smaller (configs come from a
+# bundle, where they are bounded at 2 MiB; see _archive/limits.py).
+SMALL_BLOB_MAX_BYTES = 4 * 1024 * 1024
+
+
+def read_store_file(path, what, max_bytes):
+    """The bytes of the store's regular file PATH, at most MAX_BYTES: no symbolic link is followed, no FIFO
+    waited on. An error of the open itself is raised as the OSError it is (ENOENT: not there)."""
+    with open_regular_file(path, what, follow_links=False) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise BundleError("%s %s is %d bytes, more than the %d allowed" % (what, path, size, max_bytes))
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise BundleError("%s %s is more than the %d bytes allowed" % (what, path, max_bytes))
+    return data
+
+
 def read_index(store):
     """The store's index.json as a dict; an empty index when the store has none yet."""
     path = os.path.join(store, "index.json")
     try:
-        with open(path, "rb") as f:
-            index = json.loads(f.read().decode("utf-8"))
+        index = json_text.loads(read_store_file(path, "store index", INDEX_MAX_BYTES))
     except (OSError, IOError) as exc:
         if exc.errno == errno.ENOENT:
             return {"schemaVersion": 2, "manifests": []}
@@ -180,9 +208,23 @@ def read_index(store):
     if not isinstance(index, dict) or index.get("schemaVersion") != 2 or not isinstance(index.get("manifests"), list) \
             or index.get("mediaType", MEDIA_INDEX) != MEDIA_INDEX:
         raise BundleError("store index %s is not an OCI image index (schemaVersion 2, a manifests list)" % path)
-    for position, entry in enumerate(index["manifests"]):
-        _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
+    _check_descriptors(index["manifests"], path)
     return index
+
+
+def _check_descriptors(entries, path):
+    """Refuse an entry of the store index PATH that is no OCI descriptor; quick for the many that are."""
+    digests = set()
+    for position, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            digest, size, annotations = entry.get("digest"), entry.get("size"), entry.get("annotations", {})
+            if isinstance(digest, str) and (digest in digests or is_digest(digest)) \
+                    and isinstance(entry.get("mediaType"), str) and isinstance(size, int) \
+                    and not isinstance(size, bool) and size >= 0 and isinstance(annotations, dict) \
+                    and set(map(type, annotations.values())) <= {str}:
+                digests.add(digest)
+                continue
+        _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
 
 
 def _check_descriptor(entry, where):
@@ -243,8 +285,7 @@ def staging_file(folder, prefix="tmp"):
 
 def _read_blob(store, digest, check=False):
     """The bytes of a small blob; with CHECK, a blob that does not match its digest is a ValueError (not there)."""
-    with open(blob_path(store, digest), "rb") as f:
-        data = f.read()
+    data = read_store_file(blob_path(store, digest), "blob", SMALL_BLOB_MAX_BYTES)
     if check and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise ValueError("blob %s does not match its digest" % digest)
     return data

@@ -10,9 +10,8 @@ digest instead, so that it still appears.
 
 from __future__ import annotations
 
-import json
-import os
-
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import layout, records
 
@@ -31,8 +30,9 @@ def named_entries(index):
 
 def names_and_ids(store):
     """{name: image id} of every name in STORE; {} for a store that does not exist."""
-    if not os.path.isdir(store):
+    if not layout.store_exists(store):
         return {}
+    store = layout.check_store(store)  # the gate, also for --diff's look before a remove or prune
     index = layout.read_index(store)
     return dict((name, image_id(store, entry)) for unused_position, name, entry in named_entries(index))
 
@@ -43,7 +43,7 @@ def image_id(store, entry):
         return recorded
     digest = entry.get("digest") or ""
     try:
-        with open(blob_path(store, digest), "rb") as f:
-            return json.loads(f.read().decode("utf-8"))["config"]["digest"].split(":", 1)[1]
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        manifest = layout.read_store_file(blob_path(store, digest), "manifest blob", layout.SMALL_BLOB_MAX_BYTES)
+        return json_text.loads(manifest)["config"]["digest"].split(":", 1)[1]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, BundleError):
         return digest

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_reader
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import repository_of
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.keep_newest import beyond_newest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout, listing, records, remove
@@ -34,8 +35,9 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
     """Prune STORE; return what was (in check mode: would be) removed, and the damaged blobs."""
     result = {"changed": False, "removed": [], "blobs_removed": 0, "bytes_freed": 0, "staging_removed": [],
               "damaged": [], "blobs_deferred": False}
-    if not os.path.isdir(store):
+    if not layout.store_exists(store):
         return result
+    store = layout.check_store(store)
     wanted = set(repository_of(r) for r in repositories or [])
     if verify:
         result["damaged"] = damaged_blobs(store, layout.read_index(store))
@@ -53,6 +55,7 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
     with store_lock(store):
         index = layout.read_index(store)
         result["removed"] = _drop_old(index, keep, wanted)
+        garbage, deferred = remove.plan_garbage(store, index, spared)  # everything checked before a change
         if result["removed"]:
             remove.replace_index(store, index)
         staging = collect.remove_abandoned_staging(store)
@@ -60,19 +63,26 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         result["staging_removed"] = [path for path, size in staging]
         result["bytes_freed"] = sum(size for path, size in staging)
         result["changed"] = bool(result["removed"] or staging)
-        return remove.collect_garbage(store, index, result, spared)
+        return remove.collect_garbage(store, garbage, deferred, result)
 
 
 def _drop_old(index, keep, wanted):
     """Remove from INDEX the names beyond the KEEP most recent of each repository (in WANTED, or all); return them."""
     if keep is None:
         return []
-    named = [(records.loaded_at(entry), position, name) for position, name, entry in listing.named_entries(index)]
+    tails = set(r.rsplit("/", 1)[-1] for r in wanted)
+    named = [(records.loaded_at(entry), position, name) for position, name, entry in listing.named_entries(index)
+             if not tails or _repository_tail(name) in tails]  # other last components: told apart unresolved
     old = beyond_newest(named, keep, wanted or None, name_of=lambda item: item[2], newest=lambda item: item)
     dropped_positions = set(position for unused_time, position, name in old)
     dropped = [name for unused_time, position, name in old]
     index["manifests"] = [e for i, e in enumerate(index["manifests"]) if i not in dropped_positions]
     return sorted(dropped)
+
+
+def _repository_tail(name):
+    """The last component of NAME's repository (app of docker.io/team/app:1): equal for equal repositories."""
+    return name.strip(" \t").rsplit("/", 1)[-1].split(":", 1)[0]
 
 
 def damaged_blobs(store, index):
@@ -81,7 +91,11 @@ def damaged_blobs(store, index):
     stored = collect.stored_blobs(store)
     damaged = []
     for digest in sorted(stored):
-        actual = _sha256_of(blob_path(store, digest))
+        try:
+            actual = _sha256_of(blob_path(store, digest))
+        except BundleError as exc:  # a folder or a link in a blob's place
+            damaged.append({"digest": digest, "error": str(exc), "images": sorted(used.get(digest, []))})
+            continue
         if actual is not None and "sha256:" + actual != digest:
             damaged.append({"digest": digest, "error": "its sha256 is %s" % actual,
                             "images": sorted(used.get(digest, []))})
@@ -93,7 +107,8 @@ def damaged_blobs(store, index):
 
 def _sha256_of(path):
     try:
-        return sha256_of_file(path)
+        with open_regular_file(path, "blob", follow_links=False) as f:
+            return sha256_of_reader(f)
     except FileNotFoundError:
         return None  # removed meanwhile by a concurrent remove: nothing to check
     except OSError as exc:

@@ -14,10 +14,10 @@ a typing error in 'store' never turns an unrelated folder into a store.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
 LAYOUT_VERSION = "1.0.0"
@@ -68,7 +68,7 @@ def _check_layout_file(path):
     try:
         with open(path, "rb") as f:
             data = f.read(_LAYOUT_FILE_MAX_BYTES + 1)
-        layout = json.loads(data.decode("utf-8"))
+        layout = json_text.loads(data.decode("utf-8"))
     except OSError as exc:
         raise BundleError("cannot read the store's %s: %s" % (path, os_reason(exc)))
     except ValueError as exc:

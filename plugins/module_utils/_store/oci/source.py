@@ -16,24 +16,25 @@ from __future__ import annotations
 import collections
 import hashlib
 import io
-import json
 import os
+import stat
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, broken_candidate, candidate
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import read_index
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import SMALL_BLOB_MAX_BYTES, check_store, read_index, read_store_file
 
 REF_NAME = "org.opencontainers.image.ref.name"
 UNCOMPRESSED_LAYERS = (
     "application/vnd.oci.image.layer.v1.tar",
     "application/vnd.docker.image.rootfs.diff.tar",
 )
-JSON_MAX_BYTES = 32 * 1024 * 1024
 
 
 def read_oci_store(store):
     """Return the Candidate images of the OCI layout STORE, one per manifest, in index order."""
+    store = check_store(store)  # the gate every module that opens the store passes
     index = _read_index(store)
     names = collections.OrderedDict()  # manifest digest -> its ref names
     for entry in index["manifests"]:
@@ -78,16 +79,19 @@ def _image(store, manifest_digest):
                                  ", ".join(UNCOMPRESSED_LAYERS)))
         path = blob_path(store, layer.get("digest"), "a layer of an image in the store %s" % store)
         try:
-            size = os.stat(path).st_size
+            st = os.lstat(path)
         except OSError as exc:
             raise BundleError("layer blob %s cannot be read: %s" % (path, os_reason(exc)))
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError("layer blob %s is not a regular file (a link or a folder in the store)" % path)
+        size = st.st_size
         sources.append(LayerSource(size, _opener(path)))
     return ImageSource(None, config, sources)
 
 
 def _json_blob(store, digest, what):
     try:
-        return json.loads(_blob_bytes(store, digest, what).decode("utf-8"))
+        return json_text.loads(_blob_bytes(store, digest, what).decode("utf-8"))
     except ValueError as exc:
         raise BundleError("%s blob %s is not valid JSON: %s" % (what, digest, exc))
 
@@ -105,11 +109,7 @@ def _blob_bytes(store, digest, what):
 
 
 def _read_limited(path):
-    with open(path, "rb") as f:
-        data = f.read(JSON_MAX_BYTES + 1)
-    if len(data) > JSON_MAX_BYTES:
-        raise BundleError("%s is larger than the %d bytes allowed for a manifest or config" % (path, JSON_MAX_BYTES))
-    return data
+    return read_store_file(path, "blob", SMALL_BLOB_MAX_BYTES)
 
 
 def _opener(path):

@@ -12,6 +12,12 @@ by the loading user or root and writable by no one else; a folder above the
 store may be writable by others only with the sticky bit (/tmp), where no one
 can rename what another user owns.
 
+No part of the store's own tree may be a symbolic link: not blobs/ nor
+blobs/sha256/, not index.json nor oci-layout, not a staging folder or any
+other entry at the store's top; blobs are opened without following links
+(layout.read_store_file). What a module deletes or rewrites is therefore
+inside the folder checked here, whatever a link would have pointed at.
+
 The folders this collection creates get explicit modes, whatever the umask:
 0755 for the store, blobs/ and blobs/sha256/; 0700 for staging folders; blobs
 and index files are 0644 (see layout.py).
@@ -35,7 +41,9 @@ def check_store_trusted(store):
     """Refuse STORE when a user other than this one (or root) could write what a load trusts.
 
     Checks the store folder, blobs/, blobs/sha256/, index.json and oci-layout
-    (those that exist) and every folder above the store.
+    (those that exist), every folder above the store, and that nothing at the
+    store's top is a symbolic link. Returns the store's real path: the folder
+    checked, which the caller works in from then on.
     """
     uid = os.geteuid()
     store = os.path.abspath(store)
@@ -60,6 +68,22 @@ def check_store_trusted(store):
         if not stat.S_ISREG(st.st_mode):
             raise BundleError("the store's %s is not a regular file: refusing to trust it" % os.path.join(store, relative))
         _check_owner_and_mode(os.path.join(store, relative), st, uid, False, "store file")
+    _check_no_links_on_top(store, real)
+    return real
+
+
+def _check_no_links_on_top(store, real):
+    """Refuse a symbolic link among the entries of the store folder (staging folders, temporary files...)."""
+    try:
+        entries = list(os.scandir(real))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise BundleError("cannot list the store folder %s: %s" % (store, exc.strerror or exc))
+    for entry in entries:
+        if entry.is_symlink():
+            raise BundleError("the store's %s is a symbolic link: nothing in a store may lead out of it;"
+                              " remove the link" % os.path.join(store, entry.name))
 
 
 def _check_owner_and_mode(path, st, uid, sticky_allowed, what):

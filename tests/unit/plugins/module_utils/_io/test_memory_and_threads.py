@@ -15,7 +15,7 @@ import tarfile
 import threading
 
 import pytest
-from support.bundles import APP1, LIB, change_config, file_info, rewrite_tarball, set_hash, sha256, tree_snapshot
+from support.bundles import APP1, LIB, change_config, file_info, rewrite_tarball, set_hash, sha256, stray_folder_headers, tree_snapshot
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from support.operations import load_image
@@ -35,26 +35,6 @@ def refused(bundle, store, message):
     return str(err.value)
 
 
-def _stray_folders(count):
-    """COUNT tar headers of layer folders (valid members, each a new name), as raw bytes.
-
-    One header made by tarfile, then only its name and checksum changed: quick for 100,000s.
-    """
-    info = tarfile.TarInfo("0" * 64)
-    info.type, info.mode = tarfile.DIRTYPE, 0o755
-    template = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
-    template[148:156] = b" " * 8
-    base = sum(template) - sum(b"0" * 64)
-    headers = []
-    for number in range(count):
-        name = b"%064x" % number
-        header = bytearray(template)
-        header[0:64] = name
-        header[148:156] = b"%06o\0 " % (base + sum(name))
-        headers.append(bytes(header))
-    return b"".join(headers)
-
-
 def _append_raw(bundle, file_name, raw_members):
     """Put RAW_MEMBERS (whole tar blocks) before the end of FILE_NAME's tar, gzip it, fix the index."""
     path = bundle / file_name
@@ -67,7 +47,7 @@ def _append_raw(bundle, file_name, raw_members):
 
 
 def test_a_tarball_of_too_many_members_is_refused(bundle, store):
-    _append_raw(bundle, LIB, _stray_folders(5000))
+    _append_raw(bundle, LIB, stray_folder_headers(5000))
     refused(bundle, store, "%s holds more than 4064 members" % (bundle / LIB))
 
 
@@ -111,7 +91,7 @@ print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])
 @pytest.mark.parametrize("hostile", ["members", "pax"])
 def test_memory_stays_under_100_mib_for_hostile_tarballs(bundle, tmp_path, hostile):
     if hostile == "members":
-        _append_raw(bundle, APP1, _stray_folders(150000))  # 150,000 members
+        _append_raw(bundle, APP1, stray_folder_headers(150000))  # 150,000 members
     else:
         header = tarfile.TarInfo("././@PaxHeader")
         header.type, header.size = tarfile.XHDTYPE, 128 * MIB

@@ -145,19 +145,19 @@ def _fresh_copy(template, store):
 def test_an_unreadable_index_is_not_called_invalid_json(bundle, store):
     with FaultInjector(1, errno.EACCES):
         pass  # the injector itself works: nothing was called
-    real_open = builtins.open
+    real_open = os.open
 
     def refusing_open(path, *args, **kwargs):
         if str(path) == str(bundle / "manifest"):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    builtins.open = refusing_open
+    os.open = refusing_open
     try:
         with pytest.raises(BundleError) as err:
             _load(bundle, store)
     finally:
-        builtins.open = real_open
+        os.open = real_open
     assert str(err.value) == "index %s cannot be read: Permission denied" % (bundle / "manifest")
 
 

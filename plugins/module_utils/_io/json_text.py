@@ -1,0 +1,29 @@
+# Copyright: fleetimage.separated contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""JSON from a bundle, a store or an engine, parsed so that no document can crash the parser.
+
+json.loads recurses once per nested object or array: a document nested
+100,000 deep ends in RecursionError, which is no ValueError and escaped as a
+traceback. Here it is a ValueError like any other bad JSON, so that every
+caller's "is not valid JSON" message covers it. Sizes are bounded by the
+callers, before the bytes are read (each names its own limit).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+class NestedTooDeeply(ValueError):
+    """A JSON document nested more deeply than the parser can follow."""
+
+
+def loads(data):
+    """The JSON document DATA (bytes in UTF-8, or text); any malformed or too deeply nested one is a ValueError."""
+    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise NestedTooDeeply("its objects and arrays are nested more deeply than the %d levels a parser follows"
+                              % sys.getrecursionlimit())
