@@ -20,7 +20,6 @@ from support.stores import forget_records
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 
-
 def load(bundle, store, name="app1:1", check_mode=False, **params):
     return load_image(dict(params, name=name, dir=str(bundle), store=str(store)), check_mode=check_mode)
 

@@ -18,7 +18,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from support.bundles import IMAGE_IDS, ISULA_BUNDLE, ISULA_FIXTURE, copy_bundle, members, tree_snapshot, write_tarball
+from support.bundles import IMAGE_IDS, ISULA_BUNDLE, copy_bundle, members, tree_snapshot, write_tarball
 from support.images import make_images, write_docker_archive
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination
@@ -28,7 +28,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._archive.stre
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from support.operations import load_image
-from support.saving import ARCHIVES, params, save
+from support.saving import ARCHIVES, save
 
 APP_IDS = dict(IMAGE_IDS, **{"base:1": "80f89ca78b2a9b06b7f4a36ecea1f6a6ecf3b4acfe082ffffba7f5e8eac4687e",
                              "lib:1": "e3605ed9b2bafaadc86f11f915163cd80ee8e75ee8a58ca146b7b2637e751e16"})

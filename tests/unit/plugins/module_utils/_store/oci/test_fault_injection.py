@@ -27,6 +27,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.re
 from support.faults import FAULTS, FaultInjector
 from support.operations import load_image
 
+
 def _load(bundle, store):
     return load_image({"name": "app1:1", "dir": str(bundle), "store": str(store)})
 
