@@ -30,10 +30,10 @@ its own, deleted with --sync): the namespace ends as it was before.
 from __future__ import annotations
 
 import binascii
-import json
 import os
 import platform
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
@@ -172,7 +172,7 @@ def _content_json(ctr, digest):
     if text is None:
         return None
     try:
-        document = json.loads(text)
+        document = json_text.loads(text)
     except ValueError as exc:
         raise BundleError("`%s` answered with output that is not JSON: %s" % (cli.command_line(argv), exc))
     if not isinstance(document, dict):

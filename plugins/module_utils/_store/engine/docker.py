@@ -20,9 +20,9 @@ cli.feeding) leaves no image and no layer behind.
 
 from __future__ import annotations
 
-import json
 import os
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
@@ -79,7 +79,7 @@ class Docker(Engine):
         output = cli.run(argv)
         try:
             return [{"name": name, "id": document["Id"].split(":", 1)[-1], "created": document.get("Created")}
-                    for name, document in zip(names, json.loads(output))]
+                    for name, document in zip(names, json_text.loads(output))]
         except (ValueError, LookupError, TypeError, AttributeError) as exc:
             raise BundleError("`%s` answered with output this module cannot read (%s): %.300s"
                               % (cli.command_line(argv), exc, output))

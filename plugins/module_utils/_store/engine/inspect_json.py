@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-import json
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import cli
 
@@ -17,7 +17,7 @@ def image_facts(argv, output, read):
     that becomes one BundleError quoting the command and the start of its answer.
     """
     try:
-        facts = read(json.loads(output))
+        facts = read(json_text.loads(output))
         facts["id"] = facts["id"].split(":", 1)[-1]
         return facts
     except (ValueError, LookupError, TypeError, AttributeError) as exc:

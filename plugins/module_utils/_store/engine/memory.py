@@ -31,7 +31,8 @@ import stat
 import tempfile
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
-from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder, open_regular_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import check_store_trusted
 
 DEFAULT_FOLDER = "/var/lib/fleetimage/engines"
@@ -108,7 +109,8 @@ class Memory(object):
 
     def _parse(self):
         try:
-            with open(self.path, "rb") as f:
+            # Without blocking: a FIFO put in the file's place after the check above is refused, not waited on.
+            with open_regular_file(self.path, "the engine state file", follow_links=False) as f:
                 data = f.read(MAX_BYTES + 1)
         except FileNotFoundError:
             return {}
@@ -117,7 +119,7 @@ class Memory(object):
         if len(data) > MAX_BYTES:
             raise BundleError("it is larger than %d bytes" % MAX_BYTES)
         try:
-            document = json.loads(data.decode("utf-8"))
+            document = json_text.loads(data)
             entries = document["loads"]
             if document.get("version") != VERSION or not isinstance(entries, dict):
                 raise ValueError("not version %d of this file" % VERSION)

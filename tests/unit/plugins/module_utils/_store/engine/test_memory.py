@@ -138,3 +138,17 @@ def test_a_folder_that_cannot_be_made_is_a_warning_not_a_failure(tmp_path):
     first, warnings = remembered(blocker / "engines")
     first.remember(Docker(), "app1:1", APP, IMAGE)
     assert len(warnings) == 1 and "engines/loads.json" in warnings[0] and "Not a directory" in warnings[0], warnings
+
+
+def test_a_fifo_or_a_deeply_nested_file_is_ignored_with_a_warning_never_waited_on(folder):
+    folder.mkdir(mode=0o755)
+    os.mkfifo(str(folder / "loads.json"), 0o644)  # nobody writes it: a blocking open would hang here
+    first, warnings = remembered(folder)
+    assert first.app_sha256(Docker(), "app1:1", IMAGE) is None
+    assert "not a regular file" in warnings[0]
+    os.unlink(str(folder / "loads.json"))
+    (folder / "loads.json").write_text("[" * 100000 + "]" * 100000)
+    (folder / "loads.json").chmod(0o644)
+    second, warnings = remembered(folder)
+    assert second.app_sha256(Docker(), "app1:1", IMAGE) is None
+    assert "damaged" in warnings[0] and "nested" in warnings[0]
