@@ -99,10 +99,16 @@ clean:
 
 ## bench: load benchmark against the floor and isula-build's algorithm (README "Benchmarks");
 ##        BENCH_ARGS=--quick for small sizes; figures in benchmarks/out/
-.PHONY: bench
+.PHONY: bench bench-fleet
 bench: venv collection
 	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r benchmarks/requirements.txt
 	"$(VENV_PY)" benchmarks/bench.py $(BENCH_ARGS)
+
+## bench-fleet: the rollout role over N = 10, 25, 50 loopback sshd hosts, before (BENCH_BEFORE, default 7272d84,
+##              the last commit with the per-file role)
+##              and after, beside `ansible -m ping`; figures in benchmarks/out/fleet.md (docs/docsite/rst/performance.rst)
+bench-fleet: venv collection
+	"$(VENV_PY)" benchmarks/fleet.py --before-ref "$${BENCH_BEFORE-7272d84}" $(BENCH_ARGS)
 
 ## bench-store: remove, prune, info and a no-op load at 5,000 to 100,000 names, and the peak memory of every
 ##              module on hostile bundles and stores (docs/docsite/rst/security.rst); figures in benchmarks/out/store_scale.*

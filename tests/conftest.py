@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from support.bundles import copy_bundle  # noqa: E402  pylint: disable=wrong-import-position
 from support.galaxy import build_and_install  # noqa: E402  pylint: disable=wrong-import-position
+from support.xdist_scopes import xdist_scope_of  # noqa: E402  pylint: disable=wrong-import-position
 from support.signing import make_keys  # noqa: E402  pylint: disable=wrong-import-position
 import ansible_harness as _harness  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -46,6 +47,9 @@ MARKERS = (
     "engine: needs a real container engine (podman, docker, containerd)",
     "fleet: needs several managed hosts (loopback sshd)",
     "slow: takes more than a few seconds",
+    # pytest-xdist's own marker, known also to a venv without pytest-xdist; the scopes
+    # below are what decides where a test runs.
+    "xdist_group(name): pytest-xdist's group",
 )
 
 
@@ -61,22 +65,10 @@ def pytest_configure(config):
 # With pytest-xdist (scripts/test.sh runs pytest with --dist loadscope), the
 # tests that share an expensive session fixture run in one worker, so that it
 # is made once: the loopback sshd fleet and the installed Galaxy artifact
-# (tests/fleet, tests/galaxy), the engine daemons (tests/engines). Every other
+# (tests/fleet, tests/galaxy, tests/ee), the engine daemons (tests/engines). Every other
 # test file is a scope of its own, so that its module-scoped fixtures are made
 # once too. (xdist's loadgroup marks would say the same, but xdist 3.8 cannot
 # rename pytest 9's node ids, so the scopes are given to its scheduler here.)
-def xdist_scope_of(nodeid):
-    """The scope of the test NODEID ('tests/fleet/test_rollout.py::test_x[1]'): a test file, or a whole folder."""
-    path = nodeid.split("::", 1)[0]
-    parts = path.split("/")
-    folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else None
-    if folder in ("fleet", "galaxy"):
-        return "tests/fleet+galaxy"
-    if folder == "engines":
-        return "tests/engines"
-    return path
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadscope":

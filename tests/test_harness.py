@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ansible_harness import parse_recap
+from support.xdist_scopes import xdist_scope_of
 
 
 def test_environment_is_kept_out_of_home(ansible_test_env):
@@ -106,10 +107,8 @@ def test_run_module_diff_mode(run_module, tmp_path):
 def test_tests_that_share_a_set_up_share_a_worker():
     # pytest-xdist sends each scope to one worker: the fleet and the installed artifact
     # (tests/fleet, tests/galaxy) are made once, the engine daemons once.
-    from conftest import xdist_scope_of  # pylint: disable=import-outside-toplevel
-
     fleet = {xdist_scope_of("tests/fleet/test_rollout.py::test_a[1]"), xdist_scope_of("tests/fleet/test_molecule.py::t"),
-             xdist_scope_of("tests/galaxy/test_artifact.py::test_b")}
+             xdist_scope_of("tests/galaxy/test_artifact.py::test_b"), xdist_scope_of("tests/ee/test_ee.py::t")}
     engines = {xdist_scope_of("tests/engines/test_engine_load.py::t"), xdist_scope_of("tests/engines/x/test_y.py::t")}
     assert len(fleet) == 1 and len(engines) == 1 and fleet != engines
     assert xdist_scope_of("tests/modules/test_load_module.py::t[a::b]") == "tests/modules/test_load_module.py"

@@ -21,11 +21,15 @@ options:
         is read; M(fleetimage.separated.separated_image_info) reports it in RV(signature), with the reason, and does
         not fail.
       - Needs O(dir), and C(ssh-keygen) from OpenSSH 8.2 or later on the managed host.
+      - With O(fleetimage.separated.separated_image_load#module:src) or O(fleetimage.separated.separated_image_load#module:url),
+        a path on the B(controller) - the signature is verified there before anything is sent, the file goes with the
+        load run into the cache folder (as C(allowed_signers)), and the host verifies the index again before it loads.
       - When not set, the signature is not checked (nor required).
     type: path
   revoked_keys:
     description:
-      - Path on the managed host of revoked keys, as C(ssh-keygen -Y verify -r) reads them, an OpenSSH KRL
+      - Path on the managed host (on the controller with O(fleetimage.separated.separated_image_load#module:src) or
+        O(fleetimage.separated.separated_image_load#module:url)) of revoked keys, as C(ssh-keygen -Y verify -r) reads them, an OpenSSH KRL
         (C(ssh-keygen -k)) or a file of public keys, one a line. A signature by a key it lists does not verify.
       - Needs O(allowed_signers).
     type: path

@@ -60,15 +60,102 @@ options:
       - The app image to load, as the bundle index names it, C(NAME[:TAG]).
       - C(:latest) is appended when no tag follows the last C(/), as isula-build does.
         No C(docker.io/) prefix is added when looking the name up in the index.
+      - One of O(name) and O(names) is required.
     type: str
-    required: true
+  names:
+    description:
+      - Several app images to load in one task, as O(name) spells each.
+      - With O(src) or O(url), their base and lib tarballs are sent or fetched once and all of them are
+        loaded in one module run; the result has RV(apps) per name.
+    type: list
+    elements: str
+    version_added: 0.3.0
   dir:
     description:
-      - The bundle folder, holding the index C(manifest) and the tarballs it names (isula-build's C(-d)).
+      - The bundle folder on the managed host, holding the index C(manifest) and the tarballs it names
+        (isula-build's C(-d)).
       - Tarball names from the index always resolve inside this folder; C(..), absolute names and
         symbolic links that lead out of it are refused.
+      - Required without O(src) and O(url). With either, it is the host's cache folder that receives
+        the tarballs, the index and its signature, and defaults to C(/var/cache/fleetimage/bundles).
     type: path
-    required: true
+  src:
+    description:
+      - A bundle folder on the B(controller). Its index is read and checked there (a missing folder,
+        an invalid index or a name not in it fails the task before any host is contacted).
+      - One module run asks the host which of the names its store holds and which needed tarballs its
+        cache folder O(dir) holds intact (sha256 against the index); only the missing or damaged ones are
+        sent, with the connection's own file transfer (sftp or scp for ssh), under temporary names
+        that the host hashes before renaming them; then one module run writes the index and loads.
+        A host that already holds every name costs one module run and no transfer.
+      - Handled by the action plugin of this module; not usable with C(ansible.builtin.raw)-only hosts.
+    type: path
+    version_added: 0.3.0
+  url:
+    description:
+      - Base URLs of mirrors that serve the bundle's tarballs as C(URL/FILE); a string or a list, asked in order.
+      - The host fetches the tarballs its cache folder O(dir) lacks itself, checking each one's sha256 while it
+        streams into the cache, and then loads, all in one module run. A mirror that refuses the connection,
+        times out, answers an HTTP error or serves bytes that fail the sha256 is skipped for that file and listed
+        in RV(mirrors_skipped); when none has a good copy the task fails naming the file and the mirrors tried.
+      - The index comes from O(src) on the controller when given, else the controller reads C(URL/manifest)
+        (and C(URL/manifest.sig) with O(allowed_signers)) from the first mirror that answers, and checks it there.
+    type: list
+    elements: str
+    version_added: 0.3.0
+  _plugin:
+    description:
+      - Set by the action plugin of this module with O(src) or O(url) - the step (ask or load), the index and
+        signature text, the trust files and the names the files were sent under. Not for direct use.
+    type: dict
+  stage_only:
+    description:
+      - With O(src) or O(url), fill the cache folder O(dir) with the tarballs of every name (only those it lacks or
+        holds damaged, checked by sha256), then the signature and the index last, and load nothing - whatever the
+        host's store holds. A folder filled this way can be served as a mirror for O(url) - the index never
+        appears before all its tarballs do.
+    type: bool
+    default: false
+    version_added: 0.3.0
+  url_username:
+    description: User name for basic authentication to the mirrors of O(url).
+    type: str
+    version_added: 0.3.0
+  url_password:
+    description: Password for basic authentication to the mirrors of O(url).
+    type: str
+    version_added: 0.3.0
+  headers:
+    description: HTTP headers sent with every request to the mirrors of O(url).
+    type: dict
+    version_added: 0.3.0
+  use_proxy:
+    description: Use the proxy the environment names for O(url).
+    type: bool
+    default: true
+    version_added: 0.3.0
+  client_cert:
+    description: A PEM client certificate (with its key, or see O(client_key)) for the mirrors of O(url); a path on the host.
+    type: path
+    version_added: 0.3.0
+  client_key:
+    description: The PEM key of O(client_cert); a path on the host.
+    type: path
+    version_added: 0.3.0
+  ca_path:
+    description: A PEM file of CA certificates to trust for the mirrors of O(url); a path on the host.
+    type: path
+    version_added: 0.3.0
+  validate_certs:
+    description: Check the TLS certificates of the mirrors of O(url).
+    type: bool
+    default: true
+    version_added: 0.3.0
+  timeout:
+    description: Seconds to wait for a mirror of O(url) to connect or send more bytes.
+    type: int
+    default: 60
+    version_added: 0.3.0
   base:
     description:
       - Path of the base tarball to use instead of the one the index names (isula-build's C(-b)).
@@ -311,6 +398,64 @@ signature:
       description: The fingerprint of the signing key, as C(ssh-keygen -l) prints it; null when not verified.
       type: str
       sample: SHA256:4EuL8NhSQQ6tc76cBhyfZA+oEEEV6ya1ohAIHJXr8dM
+apps:
+  description:
+    - With O(names), O(src) or O(url), per name - C(action) (V(loaded), V(present) or V(would_load))
+      and the image id; with a load, the load's own result (RV(image), RV(previous_id), RV(layers_written), ...).
+  returned: with O(names), O(src) or O(url)
+  type: dict
+  version_added: 0.3.0
+present:
+  description: With O(src) or O(url), the names the store already held as the bundle's image.
+  returned: with O(src) or O(url)
+  type: list
+  elements: str
+  version_added: 0.3.0
+missing:
+  description: With O(src) or O(url), the names the store did not hold as the bundle's image before this run.
+  returned: with O(src) or O(url)
+  type: list
+  elements: str
+  version_added: 0.3.0
+loaded:
+  description: With O(src) or O(url), the names this run loaded.
+  returned: with O(src) or O(url)
+  type: list
+  elements: str
+  version_added: 0.3.0
+stale:
+  description: With O(src) or O(url), the names that held another image than the bundle's before this run.
+  returned: with O(src) or O(url)
+  type: list
+  elements: str
+  version_added: 0.3.0
+sent:
+  description:
+    - With O(src), the tarballs sent from the controller (in check mode, that would be sent) and their total bytes.
+  returned: with O(src)
+  type: dict
+  sample: {files: [app1_1_base_image.tar.gz], bytes: 4400123}
+  version_added: 0.3.0
+reused:
+  description: With O(src) or O(url), the needed tarballs the host's cache folder already held intact.
+  returned: with O(src) or O(url)
+  type: list
+  elements: str
+  version_added: 0.3.0
+fetched:
+  description: With O(url), each tarball the host fetched - C(file), the C(url) that served it, its C(bytes).
+  returned: with O(url)
+  type: list
+  elements: dict
+  version_added: 0.3.0
+mirrors_skipped:
+  description:
+    - With O(url), each mirror skipped for a file - C(file), C(url) and C(error) (refused, timed out, HTTP error,
+      or bytes whose sha256 was not the index's).
+  returned: with O(url)
+  type: list
+  elements: dict
+  version_added: 0.3.0
 bytes_written:
   description:
     - Bytes of blobs (layers, config, manifest) this run wrote into the store.
@@ -321,14 +466,28 @@ bytes_written:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
-from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load import load_image
+from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load_task import load_task
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
 ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    dir=dict(type="path", required=True),
+    name=dict(type="str"),
+    names=dict(type="list", elements="str"),
+    dir=dict(type="path"),
+    src=dict(type="path"),
+    url=dict(type="list", elements="str"),
+    stage_only=dict(type="bool", default=False),
+    url_username=dict(type="str"),
+    url_password=dict(type="str", no_log=True),
+    headers=dict(type="dict"),
+    use_proxy=dict(type="bool", default=True),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path", no_log=False),
+    ca_path=dict(type="path"),
+    validate_certs=dict(type="bool", default=True),
+    timeout=dict(type="int", default=60),
     base=dict(type="path"),
     lib=dict(type="path"),
     skip_check=dict(type="bool", default=False),
@@ -336,6 +495,8 @@ ARGUMENT_SPEC = dict(
     revoked_keys=dict(type="path"),
     force=dict(type="bool", default=False),
     min_free_space=dict(type="str", default="5%"),
+    # Set by the action plugin (src, url): {step, index, signature, allowed_signers, revoked_keys, staged}.
+    _plugin=dict(type="dict"),
     **store_argument_spec()
 )
 
@@ -343,10 +504,12 @@ ARGUMENT_SPEC = dict(
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
+        required_one_of=[("name", "names")],
+        mutually_exclusive=[("name", "names")],
         required_by={"revoked_keys": "allowed_signers"},
         supports_check_mode=True,
     )
-    run(module, load_image, check_mode=module.check_mode, diff=module._diff, warn=module.warn)
+    run(module, load_task, check_mode=module.check_mode, diff=module._diff, warn=module.warn, open_url=open_url)
 
 
 if __name__ == "__main__":

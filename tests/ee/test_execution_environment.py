@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-# In the worker that already holds the installed artifact (tests/conftest.py, xdist_group_of).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fleet")]
+# In the worker that already holds the installed artifact (tests/conftest.py, xdist_scope_of).
+pytestmark = [pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "examples" / "execution-environment"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +42,7 @@ class Fleet:
     bundle: object
     run_playbook: object
     runs: int = 0
+    counted: bool = False  # wrap each host's ssh, sftp, scp and python to count what the controller starts
 
     @property
     def names(self) -> list[str]:
@@ -59,6 +63,8 @@ class Fleet:
                 "rollout_cache_dir": str(self.cache(host.name)),
                 "rollout_store": str(self.store(host.name)),
             }
+            if self.counted:
+                hosts[host.name].update(self._wrappers(host.name))
         return {"all": {
             "children": {"fleet": {"hosts": hosts}},
             "vars": {
@@ -76,6 +82,65 @@ class Fleet:
                 "ansible_python_interpreter": sys.executable,
             },
         }}
+
+    # ----------------------------------------------------------------------
+    # counting what the controller starts for each host
+    # ----------------------------------------------------------------------
+
+    def counts_log(self, name: str) -> Path:
+        return self.root / "counts" / f"{name}.log"
+
+    def _wrappers(self, name: str) -> dict:
+        """Host variables that send this host's ssh, sftp, scp and python through counting wrappers."""
+        folder = self.root / "wrappers" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.counts_log(name).parent.mkdir(parents=True, exist_ok=True)
+        variables = {}
+        for tool, variable in (("ssh", "ansible_ssh_executable"), ("sftp", "ansible_sftp_executable"),
+                               ("scp", "ansible_scp_executable"), ("python", "ansible_python_interpreter")):
+            real = sys.executable if tool == "python" else shutil.which(tool)
+            wrapper = folder / tool
+            wrapper.write_text(f"#!/bin/sh\necho {tool} >> '{self.counts_log(name)}'\nexec '{real}' \"$@\"\n",
+                               encoding="utf-8")
+            wrapper.chmod(0o755)
+            variables[variable] = str(wrapper)
+        return variables
+
+    def take_counts(self) -> dict:
+        """{host: {'python': module runs, 'ssh': n, 'sftp': n, 'scp': n}} since the last call; resets them."""
+        counts = {}
+        for name in self.names:
+            log = self.counts_log(name)
+            lines = log.read_text(encoding="utf-8").split() if log.exists() else []
+            counts[name] = {tool: lines.count(tool) for tool in ("python", "ssh", "sftp", "scp")}
+            if log.exists():
+                log.unlink()
+        return counts
+
+    # ----------------------------------------------------------------------
+    # ad-hoc runs (the `ansible` command)
+    # ----------------------------------------------------------------------
+
+    def adhoc(self, module: str, args: str, check: bool = False, limit: str = "fleet", diff: bool = False):
+        """Run `ansible LIMIT -m MODULE -a ARGS` on the fleet; returns (CompletedProcess, {host: result})."""
+        inventory = self.root / "adhoc-inventory.json"
+        self.root.mkdir(parents=True, exist_ok=True)
+        inventory.write_text(json.dumps(self.inventory()), encoding="utf-8")
+        cmd = [str(Path(sys.executable).parent / "ansible"), limit, "-i", str(inventory), "-m", module, "-a", args]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.oneline", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                   ANSIBLE_NOCOLOR="1")
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False,
+                              stdin=subprocess.DEVNULL)
+        results = {}
+        for line in proc.stdout.splitlines():
+            host, unused_bar, rest = line.partition(" | ")
+            if " => " in rest:
+                results[host] = json.loads(rest.split(" => ", 1)[1])
+        return proc, results
 
     def run(self, check: bool = False, limit: str | None = None, tags: str | None = None,
             skip_tags: str | None = None, **role_vars):

@@ -1,6 +1,7 @@
 # Copyright: fleetimage.separated contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A tarball's checksum checked early when it inflates far beyond its size (decompression bombs).
+"""When a tarball's checksum is checked while it streams: at its end, early when it
+inflates far beyond its size (decompression bombs), and first when it cannot be read.
 
 A tarball's sha256 is known only once all its bytes are read, which for a
 bomb (4 MiB that inflate to 4 GiB) means after all of it was written. Real
@@ -15,8 +16,31 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+
 RATIO = 100
 MIN_BYTES = 64 * 1024 * 1024
+
+
+def stream_checked(tarball, on_member_with, verify):
+    """Stream the members of TARBALL to ON_MEMBER_WITH(inflation) (see members.stream_tarball); return its sha256.
+
+    TARBALL has a path and check_sum(actual=None) (_bundle/index.py's Tarball).
+    With VERIFY its sha256 is checked with the hash of the same pass, early
+    through the InflationCheck handed to ON_MEMBER_WITH, and first when the
+    stream fails: a wrong file is the likelier cause than a broken one.
+    """
+    inflation = InflationCheck(tarball.path, tarball.check_sum if verify else None)
+    try:
+        digest = stream_tarball(tarball.path, on_member_with(inflation))
+    except BundleError:
+        if verify:
+            tarball.check_sum()
+        raise
+    if verify:
+        tarball.check_sum(digest)
+    return digest
 
 
 class InflationCheck(object):

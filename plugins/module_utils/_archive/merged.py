@@ -19,14 +19,13 @@ archive (see _store/engine/cli.feeding).
 
 from __future__ import annotations
 
+import functools
 import io
 import tarfile
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.inflation import InflationCheck
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.inflation import stream_checked
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import CHUNK, HashingReader
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
 
 def write_merged_archive(tarballs, sink, name, verify):
@@ -47,16 +46,7 @@ def write_merged_archive(tarballs, sink, name, verify):
     out = tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK)
     digests = []
     for tarball in tarballs:
-        inflation = InflationCheck(tarball.path, tarball.check_sum if verify else None)
-        try:
-            digest = stream_tarball(tarball.path, _copier(archive, out, tarball.path, inflation))
-        except BundleError:
-            if verify:
-                tarball.check_sum()
-            raise
-        if verify:
-            tarball.check_sum(digest)
-        digests.append(digest)
+        digests.append(stream_checked(tarball, functools.partial(_copier, archive, out, tarball.path), verify))
     image = archive.image(name, lambda diff_id: False)
     out.close()  # the end-of-archive blocks: from here the engine may take the archive as whole
     return image, digests[0]

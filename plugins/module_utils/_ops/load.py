@@ -70,3 +70,15 @@ def load_image(params, check_mode=False, diff=False, warn=None):
     result.update(outcome, action="loaded", checksums_verified=verify)
     after = _diff.snapshot(store, [name]) if diff else None
     return _diff.added(result, before, after)
+
+
+def load_images(params, check_mode=False, diff=False, warn=None):
+    """Load each of params['names'] from the bundle params['dir']; return {changed, apps: {name: result}}."""
+    apps = {}
+    for name in dict.fromkeys(normalize_name(n) for n in params["names"]):
+        apps[name] = load_image(dict(params, name=name), check_mode=check_mode, diff=diff, warn=warn)
+        apps[name]["image_id"] = apps[name]["image"].get("id")
+    result = {"changed": any(r["changed"] for r in apps.values()), "apps": apps}
+    result["loaded"] = [n for n, r in apps.items() if r["action"] == "loaded"]
+    result["present"] = [n for n, r in apps.items() if r["action"] == "present"]
+    return result

@@ -14,10 +14,11 @@ checksum is computed, when checks are on.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination, records
-from ansible_collections.fleetimage.separated.plugins.module_utils._archive.inflation import InflationCheck
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.inflation import stream_checked
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.members import stream_tarball
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.model import DockerArchive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
@@ -70,16 +71,7 @@ def load(store, tarballs, name, layer_hints, verify, min_free_space=None, force=
 def _stream_checked(dest, archive, tarball, verify):
     # Before a byte of it is written: its compressed size is what it inflates to at the least, as a rule.
     dest.guard.check(_file_size(tarball))
-    try:
-        digest = _stream_into(dest, archive, tarball, InflationCheck(tarball.path, tarball.check_sum if verify else None))
-    except BundleError:
-        # A wrong file is the likelier cause than a broken one: say so first.
-        if verify:
-            tarball.check_sum()
-        raise
-    if verify:
-        tarball.check_sum(digest)
-    return digest
+    return stream_checked(tarball, functools.partial(_router, dest, archive, tarball), verify)
 
 
 def _all_present(dest, archive, legacy_ids):
@@ -96,8 +88,13 @@ def _file_size(tarball):
         raise BundleError("%s tarball %s cannot be read: %s" % (tarball.part, tarball.path, os_reason(exc)))
 
 
-def _stream_into(dest, archive, tarball, inflation=None):
-    """Route every member of TARBALL; return the sha256 of its compressed bytes."""
+def _stream_into(dest, archive, tarball):
+    """Route every member of TARBALL, unchecked; return the sha256 of its compressed bytes."""
+    return stream_tarball(tarball.path, _router(dest, archive, tarball, None))
+
+
+def _router(dest, archive, tarball, inflation):
+    """What routes each member of TARBALL: metadata to ARCHIVE, layers the store lacks to DEST."""
     expected = archive.expected_diff_ids()
 
     def on_member(member_name, kind, member_id, member, tar):
@@ -110,4 +107,4 @@ def _stream_into(dest, archive, tarball, inflation=None):
             digest = dest.put_layer(inflation.reader(layer) if inflation else layer)[0]
             archive.layer_digests[member_id] = digest
 
-    return stream_tarball(tarball.path, on_member)
+    return on_member

@@ -24,7 +24,7 @@ import pytest
 from support.bundles import APP1, IMAGE_IDS, rewrite_tarball, set_hash, sha256, stray_folder_headers, tree_snapshot
 
 from support.operations import bundle_info, load_image, prune_store, remove_images
-from test_presence import forget_records
+from support.stores import forget_records
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.selection import wanted_apps
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError

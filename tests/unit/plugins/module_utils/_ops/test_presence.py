@@ -15,10 +15,10 @@ from support.bundles import APP1, BASE, IMAGE_IDS, LIB, members, read_index, set
 from support.images import make_bundle
 
 from support.operations import bundle_info, load_image
+from support.stores import forget_records
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 
-RECORD_KEYS = ("fleetimage.separated.app-sha256", "fleetimage.separated.image-id", "fleetimage.separated.loaded-at")
 
 
 def load(bundle, store, name="app1:1", check_mode=False, **params):
@@ -33,16 +33,6 @@ def names_and_ids(store):
         manifest = json.loads((Path(store) / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_text())
         result[entry["annotations"]["org.opencontainers.image.ref.name"]] = manifest["config"]["digest"].split(":")[1]
     return result
-
-
-def forget_records(store):
-    """Make the store look loaded by version 0.1 (or another tool): no record in index.json."""
-    path = Path(store) / "index.json"
-    index = json.loads(path.read_text())
-    for entry in index["manifests"]:
-        for key in RECORD_KEYS:
-            entry["annotations"].pop(key, None)
-    path.write_text(json.dumps(index))
 
 
 @pytest.fixture

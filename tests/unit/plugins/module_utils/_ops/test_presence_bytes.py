@@ -17,7 +17,7 @@ from support.images import make_bundle
 from support.signing import sign
 
 from support.operations import bundle_info, load_image
-from test_presence import forget_records
+from support.stores import forget_records
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 

@@ -28,25 +28,11 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._archive.stre
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from support.operations import load_image
-from support.operations import save_bundle
+from support.saving import ARCHIVES, params, save
 
-ARCHIVES = [str(ISULA_FIXTURE / "archives" / (name + ".tar")) for name in ("app1", "app2", "base", "lib")]
 APP_IDS = dict(IMAGE_IDS, **{"base:1": "80f89ca78b2a9b06b7f4a36ecea1f6a6ecf3b4acfe082ffffba7f5e8eac4687e",
                              "lib:1": "e3605ed9b2bafaadc86f11f915163cd80ee8e75ee8a58ca146b7b2637e751e16"})
 HEX64 = re.compile(rb'Hash":"[0-9a-f]{64}"')
-
-
-def params(dest, **changes):
-    """The module's parameters, as Ansible fills them in (defaults included)."""
-    values = dict(names=["app1:1", "app2:1"], base="base:1", lib="lib:1", dest=str(dest), rename=None, rename_file=None,
-                  source="archive", archives=ARCHIVES, store="/nonexistent/store", executable=None,
-                  compression_level=6, force=False)
-    values.update(changes)
-    return values
-
-
-def save(dest, check_mode=False, **changes):
-    return save_bundle(params(dest, **changes), check_mode=check_mode)
 
 
 def files(folder):

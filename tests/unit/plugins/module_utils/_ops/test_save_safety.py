@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from support.bundles import ISULA_BUNDLE, tree_snapshot
-from test_save import ARCHIVES, save
+from support.saving import ARCHIVES, save
 
 from support.operations import load_image
 

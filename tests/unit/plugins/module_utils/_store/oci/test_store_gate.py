@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from support.bundles import ISULA_FIXTURE, tree_snapshot
-from test_fault_injection import FAULTS, FaultInjector
+from support.faults import FAULTS, FaultInjector
 
 from support.operations import bundle_info, load_image, prune_store, remove_images, save_bundle
 
