@@ -106,18 +106,18 @@ bench: venv collection
 
 ## bench-fleet: the rollout role over N = 10, 25, 50 loopback sshd hosts, before (BENCH_BEFORE, default 7272d84,
 ##              the last commit with the per-file role)
-##              and after, beside `ansible -m ping`; figures in benchmarks/out/fleet.md (docs/performance.md)
+##              and after, beside `ansible -m ping`; figures in benchmarks/out/fleet.md (docs/docsite/rst/performance.rst)
 bench-fleet: venv collection
 	"$(VENV_PY)" benchmarks/fleet.py --before-ref "$${BENCH_BEFORE-7272d84}" $(BENCH_ARGS)
 
 ## bench-store: remove, prune, info and a no-op load at 5,000 to 100,000 names, and the peak memory of every
-##              module on hostile bundles and stores (docs/security.md); figures in benchmarks/out/store_scale.*
+##              module on hostile bundles and stores (docs/docsite/rst/security.rst); figures in benchmarks/out/store_scale.*
 .PHONY: bench-store
 bench-store: venv collection
 	"$(VENV_PY)" benchmarks/store_scale.py $(BENCH_STORE_ARGS)
 
 ## bench-engines: loads into podman, docker and containerd against each engine's own import
-##                (256 MiB and 1 GiB; docs/performance.md); BENCH_ARGS="--sizes 64 --reps 1" for a quick look
+##                (256 MiB and 1 GiB; docs/docsite/rst/performance.rst); BENCH_ARGS="--sizes 64 --reps 1" for a quick look
 .PHONY: bench-engines
 bench-engines: venv collection
 	"$(VENV_PY)" -m pip install --disable-pip-version-check --quiet -r benchmarks/requirements.txt

@@ -226,17 +226,17 @@ notes:
     (or C(/var/tmp)), C(fleetimage-engine-tmp-*), which the module removes, and which the next load
     removes when a killed module left it.
   - Limits that keep memory under 100 MiB whatever a tarball holds, the trust placed in the store
-    and the threat model are in C(docs/security.md).
+    and the threat model are in R(docs/docsite/rst/security.rst, ansible_collections.fleetimage.separated.docsite.security).
   - A load the engine refuses fails the task with the engine's command and its own error output.
   - With O(allowed_signers), the signature is checked before anything else, even when the store already holds
     O(name), and before any tarball is read or the store is opened. A missing, malformed, untrusted, expired, revoked
     or wrong-namespace signature, or an index changed since it was signed, fails the module with a message
-    saying which. See C(docs/signing.md).
+    saying which. See R(docs/docsite/rst/signing.rst, ansible_collections.fleetimage.separated.docsite.signing).
   - O(allowed_signers) cannot be combined with O(skip_check) - the signature covers the tarballs only
     through the checksums that O(skip_check) skips.
   - For container engines RV(layers_written) and RV(layers_reused) are null (the engines do not say
     which layers they stored and which they already had) and RV(bytes_written) counts the bytes of
-    the archive handed to the engine. See C(docs/engines.md).
+    the archive handed to the engine. See R(docs/docsite/rst/engines.rst, ansible_collections.fleetimage.separated.docsite.engines).
 seealso:
   - name: isula-build ctr-img load
     description: The loader whose bundles this module reads.

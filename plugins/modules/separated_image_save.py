@@ -147,7 +147,8 @@ options:
       - Without it, a save never leaves a C(manifest.sig) that does not verify for the index - a new bundle has none,
         and on an unchanged bundle an existing one is kept when it is a valid signature of the index (by any key, as
         C(ssh-keygen -Y check-novalidate) checks) and removed otherwise. RV(signature.action) says which.
-      - Needs C(ssh-keygen) from OpenSSH 8.2 or later on the managed host. See C(docs/signing.md).
+      - Needs C(ssh-keygen) from OpenSSH 8.2 or later on the managed host.
+        See R(docs/docsite/rst/signing.rst, ansible_collections.fleetimage.separated.docsite.signing).
     type: path
   force:
     description:

@@ -21,6 +21,7 @@ ANSIBLE_DOCS = "https://docs.ansible.com/projects/ansible/devel/"
 SITE_LABELS = {
     "common_return_values": "reference_appendices/common_return_values.html",
     "ansible_configuration_settings": "reference_appendices/config.html",
+    "action_plugins": "plugins/action.html",
 }
 OWN_PREFIX = "ansible_collections.fleetimage.separated."
 

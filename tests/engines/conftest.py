@@ -89,7 +89,7 @@ def podman_engine(tmp_path_factory):
         encoding="utf-8",
     )
     containers_conf = folder / "containers.conf"
-    # Settings seen to be needed on the test machines (docs/engines.md): runc (crun refuses
+    # Settings seen to be needed on the test machines (docs/docsite/rst/engines.rst): runc (crun refuses
     # the cgroup hybrid mode), cgroupfs, no network namespace, file events.
     containers_conf.write_text(
         "[containers]\n"

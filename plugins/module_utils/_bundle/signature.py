@@ -126,7 +126,7 @@ def check_index(index_bytes, bundle_dir, allowed_signers, revoked_keys=None):
             report["error"] = "signature %s is by key %s, which %s" % (sig_path, parsed["key"], why)
             return report
         # A line may list several principals: the first that verifies counts. (find-principals names
-        # only the first line that lists the key: docs/signing.md says to list a key once.)
+        # only the first line that lists the key: docs/docsite/rst/signing.rst says to list a key once.)
         failures = []
         for principal in principals:
             why = _verify(sig_copy, index_bytes, allowed_signers, principal, revoked_keys)

@@ -12,7 +12,7 @@
 Podman needs its archive as a file: fed on stdin (or a pipe), it copies the
 stream to a temporary file first and imports only then, the copy costing a
 second image of temporary disk and the import some 50% more time than `load
--i` of a file (docs/performance.md has the figures). So the archive is
+-i` of a file (docs/docsite/rst/performance.rst has the figures). So the archive is
 written to one file in a private folder (private_tmp.py: always removed, by
 this run or, when the module was killed, by the next load), and podman runs
 only once every check of the bundle has passed: a bundle refused half-way

@@ -1,4 +1,4 @@
-"""The packages of plugins/module_utils depend one way (docs/architecture.md, "Packages").
+"""The packages of plugins/module_utils depend one way (docs/docsite/rst/architecture.rst, "Packages").
 
     _errors -> _reference, _digest -> _io -> _archive -> _bundle | _store -> _ops
 
@@ -71,7 +71,7 @@ def _module_utils_files():
 def _upward_imports(relative, path):
     """The packages the module_utils file PATH (RELATIVE to module_utils) imports that are not below its own."""
     own = relative.split(os.sep)[0].replace(".py", "")
-    assert own in FLOORS, "%s is in no floor of the order: add its package to FLOORS and docs/architecture.md" % relative
+    assert own in FLOORS, "%s is in no floor of the order: add its package to FLOORS and docs/docsite/rst/architecture.rst" % relative
     wrong = set()
     for dotted in _imported(path):
         assert not dotted.startswith("ansible."), "%s imports Ansible (%s): module_utils run without it" % (relative, dotted)
