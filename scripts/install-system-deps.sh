@@ -6,7 +6,7 @@
 # Not root or no apt: prints a note and exits 0 (tests needing them skip).
 set -euo pipefail
 
-PACKAGES=(podman skopeo buildah runc busybox-static docker.io openssh-server pigz uidmap shellcheck)
+PACKAGES=(podman skopeo buildah runc busybox-static docker.io openssh-server pigz uidmap shellcheck nginx-light)
 
 is_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

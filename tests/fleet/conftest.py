@@ -320,3 +320,31 @@ def http_server(tmp_path_factory):
     finally:
         for proc in procs:
             _stop(proc)
+
+
+# --------------------------------------------------------------------------
+# nginx mirrors on loopback
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nginx_server(tmp_path_factory):
+    """``nginx_server(address, folder) -> support.nginx.Nginx``: a real nginx serving FOLDER on ADDRESS
+    (loopback) and a free port, each in a prefix folder of its own, all stopped by pid at the end of the
+    test file. Skipped, with the reason, only when nginx is not installed."""
+    from support.nginx import nginx_binary, start_nginx  # pylint: disable=import-outside-toplevel
+
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (Debian package nginx-light; `make system-deps` installs it)")
+    root = tmp_path_factory.mktemp("nginx")
+    servers = []
+
+    def start(address: str, folder) -> object:
+        server = start_nginx(root / f"{address}-{len(servers)}", address, Path(folder))
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
