@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ from test_rollout import APP1, APP2, bundle_files, store_names
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 SITES = ("site_a", "site_b")
+UNREACHABLE = "a-gone"
 
 PLAYBOOK = """\
 - name: Stage the bundle into each site's mirror folder
@@ -84,6 +86,7 @@ class Run:
     fleet: dict
     counts: dict  # {host: {'python', 'ssh', 'sftp', 'scp'}}
     requests: dict  # {site: [LoggedRequest]} logged during this run
+    reports: dict  # {'mirrors'|'fleet': (report from the JSON file, Markdown page)} (rollout_report_dir)
 
 
 class Sites:
@@ -110,6 +113,7 @@ class Sites:
                      "site_b": [self.nginx["site_b"].url, self.nginx["site_a"].url]}
         self.needed = sorted(set(bundle_files(bundle, APP1).values()) | set(bundle_files(bundle, APP2).values()))
         self.runs = 0
+        self.closed_port = _closed_port(fleet_ssh[0].address)
 
     @property
     def fleet_names(self):
@@ -118,15 +122,20 @@ class Sites:
     def site_of(self, name):
         return next(site for site in SITES if name in self.members[site])
 
-    def inventory(self):
+    def inventory(self, unreachable=False):
         flat = self.fleet.inventory()
         hosts = flat["all"]["children"]["fleet"]["hosts"]
+        members = dict(self.members)
+        if unreachable:  # a host of site A whose sshd is gone: a closed port on its address
+            gone = dict(hosts[self.members["site_a"][0]], ansible_port=self.closed_port)
+            hosts = dict(hosts, **{UNREACHABLE: gone})
+            members["site_a"] = members["site_a"] + [UNREACHABLE]
         return {"all": {
             "vars": flat["all"]["vars"],
             "children": {
                 "mirrors": {"hosts": {self.mirror_of[site]: hosts[self.mirror_of[site]] for site in SITES}},
                 "fleet": {"children": {
-                    site: {"hosts": {name: hosts[name] for name in self.members[site]},
+                    site: {"hosts": {name: hosts[name] for name in members[site]},
                            "vars": {"rollout_base_url": self.urls[site]}}
                     for site in SITES}},
             },
@@ -136,22 +145,28 @@ class Sites:
         for name in self.fleet_names:
             shutil.rmtree(self.fleet.root / name, ignore_errors=True)
 
-    def run(self, limit=None) -> Run:
+    def run(self, limit=None, unreachable=False, report_dir=None) -> Run:
         self.runs += 1
         results = self.root / f"results-{self.runs}"
         results.mkdir()
+        report_dir = report_dir or self.root / f"reports-{self.runs}"
         logged = {site: len(self.nginx[site].requests()) for site in SITES}
         self.fleet.take_counts()
-        result = self.fleet.run_playbook(PLAYBOOK, inventory=self.inventory(), extra_vars={
+        result = self.fleet.run_playbook(PLAYBOOK, inventory=self.inventory(unreachable), extra_vars={
             "rollout_bundle_dir": str(self.bundle), "rollout_apps": [APP1, APP2],
-            "fleet_results_dir": str(results)}, limit=limit)
+            "fleet_results_dir": str(results), "rollout_report_dir": str(report_dir)}, limit=limit)
 
         def read(name):
             path = results / f"{name}.json"
             return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
+        reports = {}
+        for page in sorted(report_dir.glob("*.json")) if report_dir.is_dir() else []:
+            report = json.loads(page.read_text(encoding="utf-8"))
+            kind = "mirrors" if report["play"].startswith("Stage") else "fleet"
+            reports[kind] = (report, page.with_suffix(".md").read_text(encoding="utf-8"))
         return Run(result, read("mirrors"), read("fleet"), self.fleet.take_counts(),
-                   {site: self.nginx[site].requests()[logged[site]:] for site in SITES})
+                   {site: self.nginx[site].requests()[logged[site]:] for site in SITES}, reports)
 
     def play(self):
         self.first = self.run()
@@ -170,10 +185,23 @@ class Sites:
         # Run 3: mirror A stopped; mirror B still serves the altered tarball: no good copy of it anywhere.
         self.nginx["site_a"].stop()
         self.empty_fleet()
-        self.third = self.run(limit="fleet")
+        self.third = self.run(limit="fleet", unreachable=True)
         self.fleet_stores_third = {name: store_names(self.fleet.store(name)) for name in self.fleet_names}
         self.cached_third = {name: sorted(p.name for p in self.fleet.cache(name).iterdir())
                              if self.fleet.cache(name).is_dir() else [] for name in self.fleet_names}
+        # Run 4: mirror B's copy repaired, site A only, a report folder that cannot be made (its parent is a file).
+        shutil.copyfile(self.bundle / self.corrupted, self.fleet.cache(self.mirror_of["site_b"]) / self.corrupted)
+        blocker = self.root / "blocker"
+        blocker.write_text("a file, not a folder", encoding="utf-8")
+        self.blocked_report_dir = blocker / "reports"
+        self.fourth = self.run(limit="site_a", report_dir=self.blocked_report_dir)
+        self.fleet_stores_fourth = {name: store_names(self.fleet.store(name)) for name in self.members["site_a"]}
+
+
+def _closed_port(address):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]  # nothing listens there once the socket is closed
 
 
 def _sha256(path: Path):
@@ -270,3 +298,44 @@ def test_with_no_good_copy_left_every_host_fails_naming_the_file_and_the_mirrors
         sites.corrupted, sites.urls["site_a"][0], sites.corrupted)
     assert message in run.result.stdout, str(run.result)
     assert "%s/%s" % (sites.nginx["site_b"].url, sites.corrupted) in run.result.stdout
+
+
+def test_the_report_agrees_with_the_nginx_logs(sites):
+    run = sites.first
+    bundle_bytes = sum((sites.bundle / name).stat().st_size for name in sites.needed)
+    staged, staged_page = run.reports["mirrors"]
+    assert staged["totals"]["bytes_from_controller"] == len(SITES) * bundle_bytes
+    assert staged["totals"]["bytes_from_mirrors"] == 0 and staged["totals"]["done"] == len(SITES)
+    report, page = run.reports["fleet"]
+    served = {sites.nginx[site].url: sum(r.bytes for r in run.requests[site] if r.status == 200) for site in SITES}
+    assert report["totals"] == {"hosts": 4, "done": 4, "failed": 0, "loaded": 8, "bytes_from_controller": 0,
+                                "bytes_from_mirrors": sum(served.values()), "mirrors": served}
+    for entry in report["hosts"]:
+        own = sites.nginx[sites.site_of(entry["host"])].url
+        logged = _tarballs(run.requests[sites.site_of(entry["host"])], host=entry["host"])
+        assert entry["status"] == "done" and entry["held_before"] == [] and entry["loaded"] == [APP1, APP2]
+        assert entry["sources"] == {own: sum(logged.values())} and sorted(entry["files"]) == sorted(logged)
+        assert entry["seconds"] > 0 and entry["message"] == ""
+        assert "| %s | done | - | %s, %s |" % (entry["host"], APP1, APP2) in page
+    assert "| 4 | 4 | 0 | 8 | 0 | %d |" % sum(served.values()) in page
+
+
+def test_the_report_names_failed_and_unreachable_hosts_with_their_messages(sites):
+    report, page = sites.third.reports["fleet"]
+    assert report["totals"]["hosts"] == 5 and report["totals"]["done"] == 0 and report["totals"]["failed"] == 5
+    hosts = {entry["host"]: entry for entry in report["hosts"]}
+    for name in sites.fleet_names:
+        assert hosts[name]["status"] == "failed", hosts[name]
+        assert "no mirror has a good copy of %s" % sites.corrupted in hosts[name]["message"]
+        assert hosts[name]["loaded"] == []
+    assert hosts[UNREACHABLE]["status"] == "unreachable" and hosts[UNREACHABLE]["message"], hosts[UNREACHABLE]
+    assert "| %s | unreachable |" % UNREACHABLE in page
+
+
+def test_a_report_folder_that_cannot_be_written_fails_after_the_rollout(sites):
+    run = sites.fourth
+    assert run.result.rc != 0
+    for name in sites.members["site_a"]:
+        assert sites.fleet_stores_fourth[name] == {APP1, APP2}  # the rollout itself is done
+    assert "the rollout report cannot be written into rollout_report_dir %s" % sites.blocked_report_dir in run.result.stdout, \
+        str(run.result)
