@@ -127,10 +127,11 @@ def rollout_report_markdown(report):
     if report.get("written_at"):
         lines += ["Written %s%s." % (report["written_at"], " (check mode: nothing was changed)"
                                      if report.get("check_mode") else ""), ""]
+    figures = (totals["hosts"], totals["done"], totals["failed"], totals["loaded"],
+               totals["bytes_from_controller"], totals["bytes_from_mirrors"])
     lines += ["| hosts | done | failed | apps loaded | bytes from the controller | bytes from mirrors |",
               "|---:|---:|---:|---:|---:|---:|",
-              "| %d | %d | %d | %d | %d | %d |" % (totals["hosts"], totals["done"], totals["failed"], totals["loaded"],
-                                                totals["bytes_from_controller"], totals["bytes_from_mirrors"]), ""]
+              "| %d | %d | %d | %d | %d | %d |" % figures, ""]
     if totals.get("mirrors"):
         lines += ["| mirror | bytes served |", "|---|---:|"]
         lines += ["| %s | %d |" % (_cell(url), size) for url, size in totals["mirrors"].items()]

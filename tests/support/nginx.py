@@ -71,8 +71,8 @@ class Nginx:
         found = []
         for line in self.access_log.read_text(encoding="utf-8", errors="replace").splitlines():
             address, host, status, sent, request = line.split("\t", 4)
-            method, _, rest = request.partition(" ")
-            found.append(LoggedRequest(address, host, int(status), int(sent), method, rest.split(" ")[0]))
+            method, path = (request.split(" ") + ["", ""])[:2]
+            found.append(LoggedRequest(address, host, int(status), int(sent), method, path))
         return found
 
     def stop(self, timeout: float = 10) -> None:
