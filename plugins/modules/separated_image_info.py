@@ -283,6 +283,7 @@ files_needed:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.info import bundle_info
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.signature import signature_argument_spec
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
@@ -291,9 +292,7 @@ ARGUMENT_SPEC = dict(
     names=dict(type="list", elements="str"),
     index=dict(type="dict"),
     verify=dict(type="bool", default=False),
-    allowed_signers=dict(type="path"),
-    revoked_keys=dict(type="path"),
-    **store_argument_spec()
+    **dict(signature_argument_spec(), **store_argument_spec())
 )
 
 

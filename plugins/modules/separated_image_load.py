@@ -469,6 +469,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.module_run import run
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.load_task import load_task
+from ansible_collections.fleetimage.separated.plugins.module_utils._bundle.signature import signature_argument_spec
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.registry import store_argument_spec
 
 
@@ -491,13 +492,11 @@ ARGUMENT_SPEC = dict(
     base=dict(type="path"),
     lib=dict(type="path"),
     skip_check=dict(type="bool", default=False),
-    allowed_signers=dict(type="path"),
-    revoked_keys=dict(type="path"),
     force=dict(type="bool", default=False),
     min_free_space=dict(type="str", default="5%"),
     # Set by the action plugin (src, url): {step, index, signature, allowed_signers, revoked_keys, staged}.
     _plugin=dict(type="dict"),
-    **store_argument_spec()
+    **dict(signature_argument_spec(), **store_argument_spec())
 )
 
 

@@ -47,6 +47,11 @@ _PRIVATE_KEY_END = "-----END OPENSSH PRIVATE KEY-----"
 # what the modules call
 # --------------------------------------------------------------------------
 
+def signature_argument_spec():
+    """The argument spec of the options that check manifest.sig (doc fragment fleetimage.separated.signature)."""
+    return dict(allowed_signers=dict(type="path"), revoked_keys=dict(type="path"))
+
+
 def for_load(params, bundle_dir, index_bytes):
     """The load's `signature` result; with params['allowed_signers'], raises unless INDEX_BYTES verify."""
     if not params.get("allowed_signers"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 
 from ansible_collections.fleetimage.separated.plugins.module_utils._io import json_text
+from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._bundle import plan as bundle_plan
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._ops.save_catalog import checked_name
@@ -41,10 +42,12 @@ def check_request(names, base, lib):
 def load_rename_file(path):
     """isula-build's rename file: a JSON array of {"name": DEFAULT_NAME, "rename": NEW_NAME}."""
     try:
-        with open(path, "rb") as f:
+        with open_regular_file(path, "rename file") as f:  # a FIFO is refused, never waited on
             data = f.read(RENAME_FILE_MAX_BYTES + 1)
-    except (OSError, IOError) as exc:
+    except OSError as exc:
         raise BundleError("check rename file failed: %s: %s" % (path, os_reason(exc)))
+    except BundleError as exc:
+        raise BundleError("check rename file failed: %s" % exc)
     if len(data) > RENAME_FILE_MAX_BYTES:
         raise BundleError("check rename file failed: %s is larger than %d bytes" % (path, RENAME_FILE_MAX_BYTES))
     try:

@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import threading
 
-from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
+from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine import private_tmp
 
 # An engine's stderr is quoted in errors up to this many characters (its end,
@@ -78,7 +78,7 @@ def feeding(argv, env=None):
     _widen_pipe(proc.stdin)
     drains = [Drain(proc.stdout), Drain(proc.stderr)]
     try:
-        yield _PipeSink(proc.stdin)
+        yield _CountingSink(proc.stdin, lambda exc: InputClosed(str(exc)))
         try:
             proc.stdin.close()
         except OSError:
@@ -165,10 +165,11 @@ def load_through_file(label, argv, write, engine_tmpdir=False):
         path = os.path.join(folder, "image.tar")
         try:
             with open(path, "wb") as f:
-                sink = _FileSink(f, path)
+                sink = _CountingSink(f, lambda exc: BundleError(
+                    "writing the image archive to %s failed: %s" % (path, os_reason(exc))))
                 write(sink)
         except OSError as exc:  # opening, or flushing the last bytes at close
-            raise BundleError("writing the image archive to %s failed: %s" % (path, exc.strerror or exc))
+            raise BundleError("writing the image archive to %s failed: %s" % (path, os_reason(exc)))
         run(argv + [path], env=private_tmp.engine_environment(folder) if engine_tmpdir else None)
         return sink.bytes_written
 
@@ -183,41 +184,22 @@ def start(argv, stdin, stdout=subprocess.PIPE, env=None):
                 "cannot run %s: no such executable on PATH (%s); install the engine, or set 'executable' to its path"
                 % (argv[0], os.environ.get("PATH", ""))
             )
-        raise BundleError("cannot run %s: %s" % (argv[0], exc.strerror or exc))
+        raise BundleError("cannot run %s: %s" % (argv[0], os_reason(exc)))
 
 
-class _PipeSink(object):
-    """The engine's stdin as a file to write to."""
+class _CountingSink(object):
+    """A file to write to that counts what it took; FAILED(OSError) is the error a failed write raises."""
 
-    def __init__(self, pipe):
-        self._pipe = pipe
-        self.bytes_written = 0
-
-    def write(self, data):
-        try:
-            self._pipe.write(data)
-        except OSError as exc:
-            raise InputClosed(str(exc))
-        self.bytes_written += len(data)
-        return len(data)
-
-    def tell(self):
-        return self.bytes_written
-
-
-class _FileSink(object):
-    """A file to write to, whose failures (a full disk) name the file."""
-
-    def __init__(self, f, path):
+    def __init__(self, f, failed):
         self._f = f
-        self._path = path
+        self._failed = failed
         self.bytes_written = 0
 
     def write(self, data):
         try:
             self._f.write(data)
         except OSError as exc:
-            raise BundleError("writing the image archive to %s failed: %s" % (self._path, exc.strerror or exc))
+            raise self._failed(exc)
         self.bytes_written += len(data)
         return len(data)
 

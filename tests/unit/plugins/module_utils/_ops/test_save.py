@@ -428,3 +428,12 @@ def test_metadata_of_a_stream_refuses_links_out_of_the_archive(tmp_path):
 
     with open(str(path), "rb") as stream, pytest.raises(BundleError, match="links outside the archive"):
         read_archive_metadata(stream, str(path))
+
+
+def test_a_rename_file_that_is_a_fifo_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "rename.json"
+    os.mkfifo(str(fifo))  # nobody writes it: a blocking open would hang the save
+    with pytest.raises(BundleError) as failure:
+        save(tmp_path / "bundle", rename_file=str(fifo))
+    assert "check rename file failed: rename file %s is not a regular file" % fifo in str(failure.value)
+    assert not (tmp_path / "bundle").exists()
