@@ -10,7 +10,8 @@ from ansible_collections.fleetimage.separated.plugins.filter.rollout_report impo
 FILTERS = FilterModule().filters()
 rollout_report = FILTERS["rollout_report"]
 rollout_report_markdown = FILTERS["rollout_report_markdown"]
-MIRROR_A, MIRROR_B = "http://127.0.0.2:8080/bundle", "http://127.0.0.3:8080/bundle"
+MIRROR_A = "http://127.0.0.2:8080/bundle"
+MIRROR_B = "http://127.0.0.3:8080/bundle"
 
 
 def result(**changes):
