@@ -65,6 +65,9 @@ def _host_entry(host, variables):
         "seconds": _seconds(started, finished),
         "message": "",
     }
+    if started is None:  # under serial, a host of a later batch: not counted as done nor as failed
+        entry["status"], entry["message"] = "not_started", "not reached yet (a later serial batch)"
+        return entry
     if finished is None:
         entry["status"], entry["message"] = _failure(variables)
         return entry
@@ -99,7 +102,8 @@ def rollout_report(hosts, hostvars, play="", check_mode=False, written_at=""):
     totals = {
         "hosts": len(entries),
         "done": sum(1 for e in entries if e["status"] == "done"),
-        "failed": sum(1 for e in entries if e["status"] != "done"),
+        "failed": sum(1 for e in entries if e["status"] in ("failed", "unreachable")),
+        "not_started": sum(1 for e in entries if e["status"] == "not_started"),
         "loaded": sum(len(e["loaded"]) for e in entries),
         "bytes_from_controller": sum(e["sources"].get(CONTROLLER, 0) for e in entries),
         "bytes_from_mirrors": sum(mirrors.values()),

@@ -41,7 +41,8 @@ HOSTVARS = {
 
 def test_totals_and_sources_per_host():
     report = rollout_report(list(HOSTVARS), HOSTVARS, play="Roll out", written_at="2026-01-01T00:00:00")
-    assert report["totals"] == {"hosts": 4, "done": 2, "failed": 2, "loaded": 2, "bytes_from_controller": 300,
+    assert report["totals"] == {"hosts": 4, "done": 2, "failed": 2, "not_started": 0, "loaded": 2,
+                                "bytes_from_controller": 300,
                                 "bytes_from_mirrors": 1020, "mirrors": {MIRROR_A: 1000, MIRROR_B: 20}}
     hosts = {entry["host"]: entry for entry in report["hosts"]}
     assert hosts["pushed"]["sources"] == {"controller": 300} and hosts["pushed"]["seconds"] == 2.5
@@ -52,7 +53,8 @@ def test_totals_and_sources_per_host():
 
 
 def test_a_failed_or_unreachable_host_has_its_message_and_no_earlier_figures():
-    report = rollout_report(["failed", "gone", "never"], HOSTVARS)
+    hostvars = dict(HOSTVARS, never={"__rollout_started_at": 100.0, "__rollout_finished_at": ""})
+    report = rollout_report(["failed", "gone", "never"], hostvars)
     failed, gone, never = report["hosts"]
     assert failed["status"] == "failed" and failed["message"].startswith("no mirror has a good copy of app1.tar.gz")
     assert failed["loaded"] == [] and failed["bytes"] == 0 and failed["seconds"] is None
@@ -63,6 +65,7 @@ def test_a_failed_or_unreachable_host_has_its_message_and_no_earlier_figures():
 
 def test_markdown_has_the_totals_and_one_escaped_row_per_host():
     hostvars = dict(HOSTVARS, **{"odd|name": {"__rollout_finished_at": "",
+                                              "__rollout_started_at": 1.0,
                                               "__rollout_run": {"failed": True, "msg": "line one\nline | two"}}})
     page = rollout_report_markdown(rollout_report(list(hostvars), hostvars, play="Roll out", written_at="T"))
     lines = page.splitlines()
@@ -80,3 +83,9 @@ def test_bad_input_is_a_filter_error():
         rollout_report("host1", {})
     with pytest.raises(AnsibleFilterError, match="the dict that rollout_report returns"):
         rollout_report_markdown({"hosts": []})
+
+
+def test_a_host_of_a_later_serial_batch_is_not_started_not_failed():
+    report = rollout_report(["pushed", "later"], HOSTVARS)
+    assert report["hosts"][1]["status"] == "not_started"
+    assert report["totals"]["done"] == 1 and report["totals"]["failed"] == 0 and report["totals"]["not_started"] == 1
