@@ -35,8 +35,6 @@ import dataclasses
 import getpass
 import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -47,51 +45,13 @@ from pathlib import Path
 
 import pytest
 from support.fleet import Fleet
+from support.processes import free_port, stop, wait_for_port
 
 HOST_COUNT = 3
 FIRST_ADDRESS = 2  # 127.0.0.2; 127.0.0.1 is left to everything else
 START_TIMEOUT = 15
 APPS = ("app1:1", "app2:1")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-# --------------------------------------------------------------------------
-# processes we start: stopped by their own pid (process group), nothing else
-# --------------------------------------------------------------------------
-
-def _stop(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Stop PROC and the process group it leads (it was started with start_new_session)."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _free_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(address: str, port: int, proc: subprocess.Popen, timeout: float = START_TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection((address, port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 # --------------------------------------------------------------------------
@@ -177,7 +137,7 @@ def fleet_hosts(tmp_path_factory) -> SshFleet:
         hosts = []
         for index in range(FIRST_ADDRESS, FIRST_ADDRESS + HOST_COUNT):
             address = f"127.0.0.{index}"
-            port = _free_port(address)
+            port = free_port(address)
             config = _sshd_config(folder, index, address, port)
             checked = subprocess.run([sshd, "-t", "-f", str(config)], capture_output=True, text=True, check=False)
             if checked.returncode != 0:
@@ -188,7 +148,7 @@ def fleet_hosts(tmp_path_factory) -> SshFleet:
                 proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             procs.append(proc)
-            if not _wait_for_port(address, port, proc):
+            if not wait_for_port(address, port, proc, START_TIMEOUT):
                 pytest.skip(f"sshd did not start on {address}:{port}: {log.read_text(errors='replace').strip()}")
             hosts.append(SshHost(f"node{index}", address, port))
 
@@ -207,7 +167,7 @@ def fleet_hosts(tmp_path_factory) -> SshFleet:
     finally:
         _close_ssh_masters(control_dir)  # first: their sshd session processes then end by themselves
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         if control_dir.parent != folder:
             shutil.rmtree(control_dir, ignore_errors=True)
 
@@ -281,7 +241,7 @@ def http_server(tmp_path_factory):
 
     def start(folder, basic_auth: tuple[str, str] | None = None,
               require_header: tuple[str, str] | None = None, tls=None) -> HttpServer:
-        port = _free_port("127.0.0.1")
+        port = free_port("127.0.0.1")
         log = tmp_path / f"http-{port}.log"
         cmd = [sys.executable, "-u", str(Path(__file__).with_name("http_file_server.py")), str(port),
                "--bind", "127.0.0.1", "--directory", str(folder)]
@@ -295,7 +255,7 @@ def http_server(tmp_path_factory):
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         procs.append(proc)
-        if not _wait_for_port("127.0.0.1", port, proc):
+        if not wait_for_port("127.0.0.1", port, proc, START_TIMEOUT):
             raise RuntimeError(f"http.server did not start: {log.read_text(errors='replace')}")
         url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}"
         context = None
@@ -319,7 +279,7 @@ def http_server(tmp_path_factory):
         yield start
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
 
 
 # --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import pytest
 from ansible_harness import playbook_runner
 from support.bundles import copy_bundle, tree_snapshot
 from support.fleet import Fleet
+from support.processes import free_port
 from test_rollout import APP1, APP2, bundle_files, store_names
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
@@ -179,8 +180,6 @@ class Mirrors:
     """Hosts fetch from a list of mirrors: the first refuses connections, the second serves an altered base."""
 
     def __init__(self, fleet, http_server, root: Path):
-        from conftest import _free_port  # pylint: disable=import-outside-toplevel
-
         self.fleet = fleet
         self.src = Path(fleet.bundle.path)
         self.app1_files = bundle_files(fleet.bundle, APP1)
@@ -189,7 +188,7 @@ class Mirrors:
         data = bytearray(base.read_bytes())
         data[-10] ^= 0xFF
         base.write_bytes(bytes(data))
-        self.refusing = "http://127.0.0.1:%d/bundle" % _free_port("127.0.0.1")  # nothing listens there
+        self.refusing = "http://127.0.0.1:%d/bundle" % free_port("127.0.0.1")  # nothing listens there
         self.altered = http_server(altered)
         self.good = http_server(self.src)
 

@@ -19,12 +19,12 @@ import grp
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from support.processes import free_port, stop
 
 HOST_HEADER = "X-Fleet-Host"
 # One line per request, tab-separated: address, the X-Fleet-Host header, status, bytes sent, request.
@@ -77,24 +77,7 @@ class Nginx:
 
     def stop(self, timeout: float = 10) -> None:
         """Stop this nginx (its process group, by pid); a stopped server refuses connections."""
-        if self.proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-
-def _free_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
+        stop(self.proc, timeout)
 
 
 def _config(prefix: Path, address: str, port: int, root: Path) -> str:
@@ -137,7 +120,7 @@ def start_nginx(prefix: Path, address: str, root: Path) -> Nginx:
     if binary is None:
         raise FileNotFoundError("nginx is not installed (Debian package nginx-light; `make system-deps`)")
     prefix.mkdir(parents=True, exist_ok=True)
-    port = _free_port(address)
+    port = free_port(address)
     (prefix / "nginx.conf").write_text(_config(prefix, address, port, root), encoding="utf-8")
     cmd = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log"),
            "-g", "daemon off;"]
