@@ -45,12 +45,9 @@ def parse_index(bundle_dir, data):
     if len(data) > INDEX_MAX_BYTES:  # the filter bundle_apps gets it from a URL too
         raise BundleError("index %s is larger than %d bytes" % (path, INDEX_MAX_BYTES))
     try:
-        index = json_text.loads(data.decode("utf-8"))
+        return json_text.loads_as(data, dict, "a JSON object")
     except ValueError as exc:
-        raise BundleError("index %s is not valid JSON: %s" % (path, exc))
-    if not isinstance(index, dict):
-        raise BundleError("index %s is not a JSON object" % path)
-    return index
+        raise BundleError("index %s %s" % (path, exc))
 
 
 def app_entry(index, name, bundle_dir):

@@ -27,3 +27,18 @@ def loads(data):
     except RecursionError:
         raise NestedTooDeeply("its objects and arrays are nested more deeply than the %d levels a parser follows"
                               % sys.getrecursionlimit())
+
+
+def loads_as(data, kind, kind_text):
+    """The JSON document DATA, which must be a KIND (dict, list); else a ValueError whose text follows a file's name.
+
+    The text reads "is not valid JSON: WHY" or "is not KIND_TEXT", so that a
+    caller writes "%s %s" % (what, exc) and names the file once.
+    """
+    try:
+        document = loads(data)
+    except ValueError as exc:
+        raise ValueError("is not valid JSON: %s" % exc)
+    if not isinstance(document, kind):
+        raise ValueError("is not %s" % kind_text)
+    return document

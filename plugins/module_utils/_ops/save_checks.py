@@ -51,12 +51,9 @@ def load_rename_file(path):
     if len(data) > RENAME_FILE_MAX_BYTES:
         raise BundleError("check rename file failed: %s is larger than %d bytes" % (path, RENAME_FILE_MAX_BYTES))
     try:
-        renames = json_text.loads(data.decode("utf-8"))
+        renames = json_text.loads_as(data, list, 'a JSON array of {"name": DEFAULT_NAME, "rename": NEW_NAME}')
     except ValueError as exc:
-        raise BundleError("check rename file failed: %s is not valid JSON: %s" % (path, exc))
-    if not isinstance(renames, list):
-        raise BundleError('check rename file failed: %s is not a JSON array of {"name": DEFAULT_NAME, '
-                          '"rename": NEW_NAME}' % path)
+        raise BundleError("check rename file failed: %s %s" % (path, exc))
     try:
         check_renames(renames)
     except BundleError as exc:
