@@ -138,10 +138,14 @@ def _zstd_compress(data):
 
 def change_config(bundle, change):
     """Rewrite app1's config through CHANGE(config dict); rename it and manifest.json after its new digest."""
-    old_name = IMAGE_IDS["app1:1"] + ".json"
-    config = json.loads(dict((i.name, d) for i, d in members(bundle / APP1))[old_name])
+    config = json.loads(dict((i.name, d) for i, d in members(bundle / APP1))[IMAGE_IDS["app1:1"] + ".json"])
     change(config)
-    data = json.dumps(config).encode()
+    return put_config(bundle, json.dumps(config).encode())
+
+
+def put_config(bundle, data):
+    """DATA as app1's config, named after its digest (manifest.json follows the new name); returns that name."""
+    old_name = IMAGE_IDS["app1:1"] + ".json"
     new_name = hashlib.sha256(data).hexdigest() + ".json"
 
     def rewrite(entries):

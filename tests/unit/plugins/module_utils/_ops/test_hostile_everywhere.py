@@ -11,7 +11,6 @@ never a traceback or a hang, and the store is left as it was.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -21,7 +20,7 @@ import tarfile
 import threading
 
 import pytest
-from support.bundles import APP1, IMAGE_IDS, rewrite_tarball, set_hash, sha256, stray_folder_headers, tree_snapshot
+from support.bundles import APP1, put_config, rewrite_tarball, set_hash, sha256, stray_folder_headers, tree_snapshot
 
 from support.operations import bundle_info, load_image, prune_store, remove_images
 from support.stores import forget_records
@@ -83,21 +82,12 @@ def test_a_deeply_nested_manifest_or_config_is_a_message_in_load_and_presence(bu
     loaded_without_record(bundle, store)
     before = tree_snapshot(store)
 
-    def nest(entries):
-        data, old = deep(DEEP - 1).encode(), IMAGE_IDS["app1:1"] + ".json"  # fewer containers than the limit
-        if member == "manifest.json":
-            return [(info, data if info.name == "manifest.json" else content) for info, content in entries]
-        new = hashlib.sha256(data).hexdigest() + ".json"  # renamed after its digest: only its depth is wrong
-        out = []
-        for info, content in entries:
-            if info.name == old:
-                info.name, content = new, data
-            elif info.name == "manifest.json":
-                content = content.replace(old.encode(), new.encode())
-            out.append((info, content))
-        return out
-
-    rewrite_tarball(bundle, APP1, nest)
+    data = deep(DEEP - 1).encode()  # fewer containers than the limit
+    if member == "manifest.json":
+        rewrite_tarball(bundle, APP1, lambda entries: [(info, data if info.name == "manifest.json" else content)
+                                                       for info, content in entries])
+    else:
+        put_config(bundle, data)  # renamed after its digest: only its depth is wrong
     for call in (lambda: load_image(dict(name="app1:1", dir=str(bundle), store=str(store))),
                  lambda: load_image(dict(name="app1:1", dir=str(bundle), store=str(store), force=True))):
         with pytest.raises(BundleError, match="nested more deeply|is not a docker-archive manifest|no rootfs.diff_ids"):
