@@ -42,3 +42,16 @@ def loads_as(data, kind, kind_text):
     if not isinstance(document, kind):
         raise ValueError("is not %s" % kind_text)
     return document
+
+
+_DECODER = json.JSONDecoder()
+
+
+def raw_decode(text, position):
+    """(value, end) of the JSON value that starts at POSITION of the text TEXT (no whitespace before it), as
+    json.JSONDecoder.raw_decode gives them; a value nested too deeply is a NestedTooDeeply, like in loads."""
+    try:
+        return _DECODER.raw_decode(text, position)
+    except RecursionError:
+        raise NestedTooDeeply("its objects and arrays are nested more deeply than the %d levels a parser follows"
+                              % sys.getrecursionlimit())
