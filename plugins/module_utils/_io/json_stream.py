@@ -37,6 +37,7 @@ CHUNK_BYTES = 1024 * 1024
 # parser's error caused by the text running out lies within this many characters of the window's end.
 _MARGIN = 64
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_AFTER_ITEM = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
 _VALUE_STARTS = frozenset('["-0123456789tfnNI')
 
 
@@ -48,17 +49,18 @@ class Refused(ValueError):
     """Valid JSON this reader will not take: a key given twice, an item larger than the bound."""
 
 
-def array_items(f, array_key, others, item_max_chars=ITEM_MAX_CHARS, chunk_bytes=CHUNK_BYTES):
+def array_items(f, array_key, others, item_max_chars=ITEM_MAX_CHARS, chunk_bytes=CHUNK_BYTES, max_bytes=None):
     """Yield, one at a time, the items of the array that is the member ARRAY_KEY of the JSON object in the
     binary file F (read from where it is). OTHERS, a dict, receives every other member of the object as it is
-    read: all of them once the generator is exhausted. When ARRAY_KEY is absent nothing is yielded; when its
-    value is no array, that value goes to OTHERS under ARRAY_KEY.
+    read: all of them once the generator is exhausted. The array itself shows in OTHERS as an empty list
+    under ARRAY_KEY (its items were yielded), so that OTHERS is the object with the array left empty. When
+    ARRAY_KEY is absent nothing is yielded. A file that grows beyond MAX_BYTES while it is read is refused.
 
     Everything wrong with the file is a ValueError whose text follows "is not valid JSON: " (NotAnObject
     and Refused follow the file's name); the last check runs before the generator ends, so a caller that
     acts only after exhausting it never acts on a bad file.
     """
-    text = _Text(f, chunk_bytes, item_max_chars + _MARGIN)
+    text = _Text(f, chunk_bytes, item_max_chars + _MARGIN, max_bytes)
     text.skip_whitespace()
     if text.char() != "{":
         if text.char() in _VALUE_STARTS:
@@ -82,6 +84,7 @@ def array_items(f, array_key, others, item_max_chars=ITEM_MAX_CHARS, chunk_bytes
             text.expect(":")
             if key == array_key and text.char() == "[":
                 others_chars += size
+                others[key] = []
                 for item in _items(text, item_max_chars):
                     yield item
             else:
@@ -114,19 +117,17 @@ def _items(text, item_max_chars):
             raise Refused("item %d of its array: %s" % (position, exc))
         yield item
         position += 1
-        text.skip_whitespace()
-        if text.char() == "]":
-            text.advance(1)
+        if text.after_item() == "]":
             return
-        text.expect(",")
 
 
 class _Text:
     """The file's text from the current position on, with at least AHEAD characters of it at hand (or all
     that is left); what lies before the position is dropped as the reading goes on."""
 
-    def __init__(self, f, chunk_bytes, ahead):
+    def __init__(self, f, chunk_bytes, ahead, max_bytes):
         self._f = f
+        self._max_bytes = max_bytes
         self._chunk_bytes = chunk_bytes
         self._ahead = ahead
         self._decoder = codecs.getincrementaldecoder("utf-8")()
@@ -153,6 +154,8 @@ class _Text:
                 raise ValueError("it is not UTF-8 text: byte %d (%s)"
                                  % (self._bytes_read - pending + exc.start, exc.reason))
             self._bytes_read += len(data)
+            if self._max_bytes is not None and self._bytes_read > self._max_bytes:
+                raise Refused("it grew to more than the %d bytes allowed while it was read" % self._max_bytes)
             self._at_end = not data
             pieces.append(piece)
             have += len(piece)
@@ -181,9 +184,24 @@ class _Text:
         self.advance(1)
         self.skip_whitespace()
 
+    def after_item(self):
+        """Step over the "," or "]" after an item of an array, and the whitespace around it; return which."""
+        found = _AFTER_ITEM.match(self._text, self._position)
+        if found is not None and found.end() < len(self._text):  # the usual case, quickly
+            self._position = found.end()
+            return found.group(1)
+        self.skip_whitespace()
+        delimiter = self.char()
+        if delimiter not in ("]", ","):
+            raise ValueError(self.error("Expecting ',' delimiter"))
+        self.advance(1)
+        self.skip_whitespace()
+        return delimiter
+
     def value(self, max_chars):
         """(the JSON value at the position, its size in characters); the position moves past it."""
-        self._fill(self._ahead)
+        if len(self._text) - self._position < self._ahead:
+            self._fill(self._ahead)
         start = self._position
         try:
             value, end = json_text.raw_decode(self._text, start)
