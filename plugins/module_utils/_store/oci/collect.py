@@ -58,22 +58,14 @@ def blobs_of(store, entry):
     return used
 
 
-def used_blobs(store, index):
-    """{digest: set of names} of every blob the entries of INDEX reach (unnamed entries count, with no name).
+def used_blobs(store, entries):
+    """{digest: set of names} of every blob the ENTRIES of index.json (an iterable, read once) reach.
 
     A manifest many names share is read once: linear in the names.
     """
-    names_of, unkeyed = {}, []  # entry digest -> names; entries whose digest is no string
-    for entry in index.get("manifests") or []:
-        if not isinstance(entry, dict):
-            continue
-        digest = entry.get("digest")
-        if not isinstance(digest, str):
-            unkeyed.append(entry)
-            continue
-        names = names_of.get(digest)
-        if names is None:
-            names = names_of[digest] = set()
+    names_of = {}  # entry digest -> names
+    for entry in entries:
+        names = names_of.setdefault(entry["digest"], set())
         name = (entry.get("annotations") or {}).get(layout.REF_NAME)
         if name:
             names.add(name)
@@ -81,9 +73,6 @@ def used_blobs(store, index):
     for digest, names in names_of.items():
         for blob in blobs_of(store, {"digest": digest}):
             used.setdefault(blob, set()).update(names)
-    for entry in unkeyed:
-        for blob in blobs_of(store, entry):
-            used.setdefault(blob, set())
     return used
 
 
@@ -111,9 +100,12 @@ def stored_blobs(store):
     return blobs
 
 
-def unused_blobs(store, index, keep=()):
-    """{digest: size} of the blobs no entry of INDEX reaches, except those in KEEP."""
-    used = used_blobs(store, index)
+def unused_blobs(store, entry_digests, keep=()):
+    """{digest: size} of the blobs that no index.json entry whose digest is one of ENTRY_DIGESTS reaches (each
+    manifest read once), except those in KEEP."""
+    used = set()
+    for digest in entry_digests:
+        used |= blobs_of(store, {"digest": digest})
     return dict((d, size) for d, size in stored_blobs(store).items() if d not in used and d not in keep)
 
 

@@ -7,16 +7,15 @@
     STORE/blobs/sha256/<hex>         layers (uncompressed tar), configs, manifests
     STORE/.fleetimage-staging-*/     one per load in progress, locked by it
 
-This file knows the layout: where a blob lives, how index.json is read and
-replaced, what the store holds under a name. A load writes through
+This file knows the layout: where a blob lives, how index.json is updated by
+a load, what the store holds under a name. index_file.py reads and writes
+index.json one entry at a time: no module holds it whole. A load writes through
 destination.py (staged blobs, one commit); lock.py serialises commits.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import json
 import os
 import stat
 import tempfile
@@ -25,22 +24,17 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io import js
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder, open_regular_file
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import docker_reference, name_matcher, same_image
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import records
-from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest, is_digest
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import index_file, records
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.index_file import canonical_json
+from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path, checked_digest
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.shape import check_store_shape
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.trust import FILE_MODE, FOLDER_MODE, check_store_trusted
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
-
-
-def canonical_json(value):
-    """Compact JSON with sorted keys: equal documents give equal digests."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def lookup(store, name):
@@ -48,16 +42,28 @@ def lookup(store, name):
 
     The image counts as present only when its manifest, config and every layer
     blob are in the store. A store that is no OCI layout, or that another
-    user could write, is refused (see shape.py, trust.py).
+    user could write, is refused (see shape.py, trust.py). index.json is read
+    entry by entry (index_file.py): once to find NAME, and when it is there
+    once more for the other names of its image.
     """
     store = check_store(store)
-    index = read_index(store)
     wanted = name_matcher([name])
-    for entry in index["manifests"]:
-        ref = (entry.get("annotations") or {}).get(REF_NAME)
-        if ref and wanted(ref):
-            return _describe(store, index, entry)
-    return None
+    path = index_file.index_path(store)
+    found = None
+    with index_file.opened(store) as f:
+        for entry in index_file.entries(f, path):  # read to its end: a bad index is refused, also after NAME
+            if found is None and wanted(_ref_name(entry)):
+                found = entry
+        if found is None:
+            return None
+        names = sorted(_ref_name(e) for e in index_file.entries(f, path)
+                       if e["digest"] == found["digest"] and _ref_name(e))
+    return _describe(store, found, names)
+
+
+def _ref_name(entry):
+    """The name of an index entry (checked to be a descriptor: its annotations are strings), or ''."""
+    return (entry.get("annotations") or {}).get(REF_NAME) or ""
 
 
 def store_exists(store):
@@ -79,7 +85,7 @@ def check_store(store):
     return check_store_trusted(store)
 
 
-def _describe(store, index, entry):
+def _describe(store, entry, repo_tags):
     try:
         manifest = json_text.loads(_read_blob(store, entry["digest"], check=True))
         config_digest = manifest["config"]["digest"]
@@ -96,15 +102,10 @@ def _describe(store, index, entry):
                 return None  # a folder or a link in a blob's place: no layer the store can hand out
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    names = [
-        (e.get("annotations") or {}).get(REF_NAME)
-        for e in index["manifests"]
-        if e.get("digest") == entry["digest"]
-    ]
     return {
         "id": config_digest.split(":", 1)[1],
         "app_sha256": records.recorded_app_sha256(entry),
-        "repo_tags": sorted(n for n in names if n),
+        "repo_tags": repo_tags,
         "layers": list(config.get("rootfs", {}).get("diff_ids", [])),
         "size": manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"]),
     }
@@ -113,54 +114,74 @@ def _describe(store, index, entry):
 def update_index(store, staging_dir, manifest_digest, manifest_size, names, annotations=None):
     """Point every name at the manifest; replace index.json atomically. Return whether it changed.
 
-    ANNOTATIONS (the load's record, see records.py) are added to each name's entry.
+    ANNOTATIONS (the load's record, see records.py) are added to each name's entry. index.json is read
+    twice, entry by entry (index_file.py): to check it and decide whether anything changes, then to write
+    the new index into STAGING_DIR, which is renamed over index.json. Called under the store lock.
     """
-    index = read_index(store)
-    old = canonical_json(index)
-    # A name keeps its place in the index (so a reload of the same image
-    # changes nothing); a name new to the store is appended.
-    kept, placed = [], set()
-    ours = name_matcher(names)
-    for entry in index["manifests"]:
-        ref = (entry.get("annotations") or {}).get(REF_NAME) or ""
-        name = next((n for n in names if same_image(ref, n)), None) if ours(ref) else None
-        if name is None:
-            kept.append(entry)
-        elif name not in placed:
-            extra = annotations or {}
-            if entry.get("digest") == manifest_digest:
-                extra = records.carried_over(entry.get("annotations"), extra)
-            kept.append(_index_entry(name, manifest_digest, manifest_size, extra))
-            placed.add(name)
-    kept.extend(_index_entry(n, manifest_digest, manifest_size, annotations) for n in names if n not in placed)
-    index["manifests"] = kept
-    if canonical_json(index) == old and os.path.exists(os.path.join(store, "index.json")):
-        return False
-    fd, path = staging_file(staging_dir)
-    with os.fdopen(fd, "wb") as out:
-        out.write(canonical_json(index))
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(path, os.path.join(store, "index.json"))
+    path = index_file.index_path(store)
+    top = {}
+    with index_file.opened(store) as f:
+        changed = f is None
+        for old, new in _pointed(index_file.entries(f, path, top), manifest_digest, manifest_size, names, annotations):
+            if old is not new and (old is None or new is None or canonical_json(old) != canonical_json(new)):
+                changed = True
+        if not changed:
+            return False
+        fd, staged = staging_file(staging_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                pointed = _pointed(index_file.entries(f, path), manifest_digest, manifest_size, names, annotations)
+                index_file.write(out, top, (new for unused_old, new in pointed if new is not None))
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(staged, path)
+        except BaseException:
+            _unlink_quietly(staged)
+            raise
     try:
         fsync_folder(store)
     except OSError as exc:
         raise BundleError("the store index %s was replaced, but flushing its folder to disk failed: %s"
-                          % (os.path.join(store, "index.json"), os_reason(exc)))
+                          % (path, os_reason(exc)))
     return True
+
+
+def _pointed(entries, manifest_digest, manifest_size, names, annotations):
+    """Yield (old entry, new entry) for each of ENTRIES with NAMES pointed at the manifest: the same object
+    for an entry kept, None as the new for one dropped (a second entry of a name), None as the old for a
+    name new to the store. A name keeps its place in the index (so a reload of the same image changes
+    nothing); a name new to the store is appended."""
+    placed = set()
+    ours = name_matcher(names)
+    for entry in entries:
+        ref = _ref_name(entry)
+        name = next((n for n in names if same_image(ref, n)), None) if ours(ref) else None
+        if name is None:
+            yield entry, entry
+        elif name in placed:
+            yield entry, None
+        else:
+            extra = annotations or {}
+            if entry.get("digest") == manifest_digest:
+                extra = records.carried_over(entry.get("annotations"), extra)
+            placed.add(name)
+            yield entry, _index_entry(name, manifest_digest, manifest_size, extra)
+    for name in names:
+        if name not in placed:
+            yield None, _index_entry(name, manifest_digest, manifest_size, annotations)
 
 
 def index_names(store, manifest_digest, names):
     """Whether STORE's index.json, as it is now, points every one of NAMES at MANIFEST_DIGEST."""
+    pointed = set()
     try:
-        index = read_index(store)
+        with index_file.opened(store) as f:
+            for entry in index_file.entries(f, index_file.index_path(store)):
+                if entry["digest"] == manifest_digest:
+                    ref = _ref_name(entry)
+                    pointed.update(n for n in names if same_image(ref, n))
     except BundleError:
         return False
-    pointed = set()
-    for entry in index["manifests"]:
-        ref = (entry.get("annotations") or {}).get(REF_NAME) or ""
-        if entry.get("digest") == manifest_digest:
-            pointed.update(n for n in names if same_image(ref, n))
     return pointed == set(names)
 
 
@@ -174,8 +195,6 @@ def _index_entry(name, manifest_digest, manifest_size, annotations=None):
     }
 
 
-# index.json is read whole: about 540 bytes a name (52 MiB at 100,000 names), so some 120,000 names.
-INDEX_MAX_BYTES = 64 * 1024 * 1024
 # A manifest or a config of the store: what a load writes is far smaller (configs come from a
 # bundle, where they are bounded at 2 MiB; see _archive/limits.py).
 SMALL_BLOB_MAX_BYTES = 4 * 1024 * 1024
@@ -192,53 +211,6 @@ def read_store_file(path, what, max_bytes):
     if len(data) > max_bytes:
         raise BundleError("%s %s is more than the %d bytes allowed" % (what, path, max_bytes))
     return data
-
-
-def read_index(store):
-    """The store's index.json as a dict; an empty index when the store has none yet."""
-    path = os.path.join(store, "index.json")
-    try:
-        index = json_text.loads(read_store_file(path, "store index", INDEX_MAX_BYTES))
-    except (OSError, IOError) as exc:
-        if exc.errno == errno.ENOENT:
-            return {"schemaVersion": 2, "manifests": []}
-        raise BundleError("store index %s cannot be read: %s" % (path, os_reason(exc)))
-    except ValueError as exc:
-        raise BundleError("store index %s is not valid JSON: %s" % (path, exc))
-    if not isinstance(index, dict) or index.get("schemaVersion") != 2 or not isinstance(index.get("manifests"), list) \
-            or index.get("mediaType", MEDIA_INDEX) != MEDIA_INDEX:
-        raise BundleError("store index %s is not an OCI image index (schemaVersion 2, a manifests list)" % path)
-    _check_descriptors(index["manifests"], path)
-    return index
-
-
-def _check_descriptors(entries, path):
-    """Refuse an entry of the store index PATH that is no OCI descriptor; quick for the many that are."""
-    digests = set()
-    for position, entry in enumerate(entries):
-        if isinstance(entry, dict):
-            digest, size, annotations = entry.get("digest"), entry.get("size"), entry.get("annotations", {})
-            if isinstance(digest, str) and (digest in digests or is_digest(digest)) \
-                    and isinstance(entry.get("mediaType"), str) and isinstance(size, int) \
-                    and not isinstance(size, bool) and size >= 0 and isinstance(annotations, dict) \
-                    and set(map(type, annotations.values())) <= {str}:
-                digests.add(digest)
-                continue
-        _check_descriptor(entry, "entry %d of the store index %s" % (position, path))
-
-
-def _check_descriptor(entry, where):
-    """Refuse an index entry that is no OCI descriptor: its digest would name a file."""
-    if not isinstance(entry, dict):
-        raise BundleError("%s is not a JSON object but %s" % (where, type(entry).__name__))
-    checked_digest(entry.get("digest"), where)
-    if not isinstance(entry.get("mediaType"), str):
-        raise BundleError("%s has no mediaType string" % where)
-    if not isinstance(entry.get("size"), int) or isinstance(entry.get("size"), bool) or entry["size"] < 0:
-        raise BundleError("%s has no size (a non-negative integer)" % where)
-    annotations = entry.get("annotations", {})
-    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
-        raise BundleError("%s has annotations that are not an object of strings" % where)
 
 
 def ensure_layout_file(store):

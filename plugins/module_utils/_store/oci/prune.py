@@ -26,7 +26,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._digest impor
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.hashing import sha256_of_reader
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import repository_of
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.keep_newest import beyond_newest
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout, listing, records, remove
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, index_file, layout, records, remove
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 
@@ -39,25 +39,31 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         return result
     store = layout.check_store(store)
     wanted = set(repository_of(r) for r in repositories or [])
+    path = index_file.index_path(store)
     if verify:
-        result["damaged"] = damaged_blobs(store, layout.read_index(store))
+        with index_file.opened(store) as f:
+            result["damaged"] = damaged_blobs(store, index_file.entries(f, path))
     spared = set(d["digest"] for d in result["damaged"])
     if check_mode:
-        index = layout.read_index(store)
-        result["removed"] = _drop_old(index, keep, wanted)
+        with index_file.opened(store) as f:
+            dropped, kept_digests = _plan_drop(index_file.entries(f, path), keep, wanted)
+        result["removed"] = sorted(dropped.values())
         staging = collect.remove_abandoned_staging(store, dry_run=True)
         staging += collect.remove_stray_files(store, remove.INDEX_TEMP_PREFIX, dry_run=True)
-        unused = collect.unused_blobs(store, index, spared)
+        unused = collect.unused_blobs(store, kept_digests, spared)
         result.update(blobs_removed=len(unused), bytes_freed=sum(unused.values()) + sum(size for path, size in staging),
                       staging_removed=[path for path, size in staging])
         result["changed"] = bool(result["removed"] or unused or staging)
         return result
     with store_lock(store):
-        index = layout.read_index(store)
-        result["removed"] = _drop_old(index, keep, wanted)
-        garbage, deferred = remove.plan_garbage(store, index, spared)  # everything checked before a change
-        if result["removed"]:
-            remove.replace_index(store, index)
+        top = {}
+        with index_file.opened(store) as f:
+            dropped, kept_digests = _plan_drop(index_file.entries(f, path, top), keep, wanted)
+            result["removed"] = sorted(dropped.values())
+            garbage, deferred = remove.plan_garbage(store, kept_digests, spared)  # everything checked before a change
+            if dropped:
+                remove.replace_index(store, top, (entry for position, entry in enumerate(index_file.entries(f, path))
+                                                  if position not in dropped))
         staging = collect.remove_abandoned_staging(store)
         staging += collect.remove_stray_files(store, remove.INDEX_TEMP_PREFIX)
         result["staging_removed"] = [path for path, size in staging]
@@ -66,18 +72,25 @@ def prune(store, keep=None, repositories=None, verify=False, check_mode=False):
         return remove.collect_garbage(store, garbage, deferred, result)
 
 
-def _drop_old(index, keep, wanted):
-    """Remove from INDEX the names beyond the KEEP most recent of each repository (in WANTED, or all); return them."""
-    if keep is None:
-        return []
+def _plan_drop(entries, keep, wanted):
+    """({position: name} of the index.json ENTRIES beyond the KEEP most recent of each repository (in WANTED,
+    or all), {digests of the entries that stay}), in one pass that keeps a small tuple per name considered."""
     tails = set(r.rsplit("/", 1)[-1] for r in wanted)
-    named = [(records.loaded_at(entry), position, name) for position, name, entry in listing.named_entries(index)
-             if not tails or _repository_tail(name) in tails]  # other last components: told apart unresolved
-    old = beyond_newest(named, keep, wanted or None, name_of=lambda item: item[2], newest=lambda item: item)
-    dropped_positions = set(position for unused_time, position, name in old)
-    dropped = [name for unused_time, position, name in old]
-    index["manifests"] = [e for i, e in enumerate(index["manifests"]) if i not in dropped_positions]
-    return sorted(dropped)
+    entries_of = {}  # digest -> how many entries point at it
+    named = []
+    for position, entry in enumerate(entries):
+        digest = entry["digest"]
+        entries_of[digest] = entries_of.get(digest, 0) + 1
+        name = (entry.get("annotations") or {}).get(layout.REF_NAME)
+        if keep is not None and name and (not tails or _repository_tail(name) in tails):
+            named.append((records.loaded_at(entry), position, name, digest))  # other tails: told apart unresolved
+    old = beyond_newest(named, keep, wanted or None, name_of=lambda item: item[2], newest=lambda item: item[:2]) \
+        if keep is not None else []
+    dropped = {}
+    for unused_time, position, name, digest in old:
+        dropped[position] = name
+        entries_of[digest] -= 1
+    return dropped, set(digest for digest, count in entries_of.items() if count)
 
 
 def _repository_tail(name):
@@ -85,9 +98,10 @@ def _repository_tail(name):
     return name.strip(" \t").rsplit("/", 1)[-1].split(":", 1)[0]
 
 
-def damaged_blobs(store, index):
-    """[{digest, error, images}] of the blobs whose bytes do not match their digest, or that an image needs and lacks."""
-    used = collect.used_blobs(store, index)
+def damaged_blobs(store, entries):
+    """[{digest, error, images}] of the blobs whose bytes do not match their digest, or that an image needs and
+    lacks (ENTRIES: those of index.json, read once)."""
+    used = collect.used_blobs(store, entries)
     stored = collect.stored_blobs(store)
     damaged = []
     for digest in sorted(stored):

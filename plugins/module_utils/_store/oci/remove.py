@@ -14,7 +14,9 @@ prune removes. Check mode reads the same things and changes nothing.
 
 Linear in the names of the store: the names to remove are keys of a set
 (_reference.name_key), each index entry is looked at once, and a manifest
-shared by many names is read once.
+shared by many names is read once. index.json is never held whole
+(index_file.py): a first pass over it checks it and collects the names to
+remove and the digests that stay; a second pass writes the new index.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import fsync_folder
 from ansible_collections.fleetimage.separated.plugins.module_utils._reference import name_key, name_matcher
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, layout
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import collect, index_file, layout
 from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.lock import store_lock
 
 
@@ -35,40 +37,48 @@ def remove(store, names, check_mode=False):
     if not layout.store_exists(store):
         return result  # no store, no image: and nothing is created
     store = layout.check_store(store)
+    path = index_file.index_path(store)
     if check_mode:
-        index = layout.read_index(store)
-        kept, removed = split_entries(index, names)
-        index["manifests"] = kept
-        unused = collect.unused_blobs(store, index) if removed else {}
+        with index_file.opened(store) as f:
+            removed, kept_digests = split_entries(index_file.entries(f, path), names)
+        unused = collect.unused_blobs(store, kept_digests) if removed else {}
         return _outcome(result, names, removed, unused, deferred=False)
     with store_lock(store):
-        index = layout.read_index(store)
-        kept, removed = split_entries(index, names)
-        if not removed:
-            return _outcome(result, names, removed, {}, deferred=False)
-        index["manifests"] = kept
-        garbage, deferred = plan_garbage(store, index)
-        replace_index(store, index)
+        top = {}
+        with index_file.opened(store) as f:
+            removed, kept_digests = split_entries(index_file.entries(f, path, top), names)
+            if not removed:
+                return _outcome(result, names, removed, {}, deferred=False)
+            garbage, deferred = plan_garbage(store, kept_digests)
+            wanted = name_matcher(names)
+            replace_index(store, top, (e for e in index_file.entries(f, path) if not _named(e, wanted)))
         return collect_garbage(store, garbage, deferred, _outcome(result, names, removed, {}, deferred=False))
 
 
-def split_entries(index, names):
-    """(entries kept, [names removed]) of INDEX without the entries named one of NAMES."""
+def split_entries(entries, names):
+    """([names removed], {digests of the entries kept}) of the index.json ENTRIES without those named one of NAMES."""
     wanted = name_matcher(names)
-    kept, removed = [], []
-    for entry in index.get("manifests") or []:
-        ref = (entry.get("annotations") or {}).get(layout.REF_NAME) if isinstance(entry, dict) else None
-        if ref and wanted(ref):
+    kept, removed = set(), []
+    for entry in entries:
+        ref = _named(entry, wanted)
+        if ref:
             removed.append(ref)
         else:
-            kept.append(entry)
-    return kept, removed
+            kept.add(entry["digest"])
+    return removed, kept
 
 
-def plan_garbage(store, index, keep=()):
-    """({digest: size} of the blobs INDEX leaves unused (not those in KEEP), whether their removal waits for a
-    running load). Every one is checked to be removable first; nothing is changed. Under the lock."""
-    unused = collect.unused_blobs(store, index, keep)
+def _named(entry, wanted):
+    """The name of the index.json ENTRY when WANTED (a name_matcher) takes it, else None."""
+    ref = (entry.get("annotations") or {}).get(layout.REF_NAME)
+    return ref if ref and wanted(ref) else None
+
+
+def plan_garbage(store, entry_digests, keep=()):
+    """({digest: size} of the blobs the index entries of ENTRY_DIGESTS leave unused (not those in KEEP), whether
+    their removal waits for a running load). Every one is checked to be removable first; nothing is changed.
+    Under the lock."""
+    unused = collect.unused_blobs(store, entry_digests, keep)
     if unused and collect.loads_running(store):
         return unused, True
     collect.check_removable(store, unused)
@@ -89,18 +99,20 @@ def collect_garbage(store, garbage, deferred, result):
 INDEX_TEMP_PREFIX = ".index-"
 
 
-def replace_index(store, index):
-    """Write INDEX as STORE's index.json in one rename, durably. Under the lock.
+def replace_index(store, top, entries):
+    """Write the index of the members TOP and the ENTRIES (an iterable: index_file.write) as STORE's index.json
+    in one rename, durably. Under the lock.
 
-    The new index is written beside index.json first; one left by a process
-    killed meanwhile is removed by the next prune. A store this user cannot
-    write (read-only, permissions) is a message, and index.json stays as it was.
+    The new index is written beside index.json first (an error while ENTRIES
+    are read removes it); one left by a process killed meanwhile is removed by
+    the next prune. A store this user cannot write (read-only, permissions) is
+    a message, and index.json stays as it was.
     """
     path = None
     try:
         fd, path = layout.staging_file(store, prefix=INDEX_TEMP_PREFIX)
         with os.fdopen(fd, "wb") as out:
-            out.write(layout.canonical_json(index))
+            index_file.write(out, top, entries)
             out.flush()
             os.fsync(out.fileno())
         os.rename(path, os.path.join(store, "index.json"))

@@ -14,6 +14,7 @@ it twice, and is refused with its media type named.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import io
 import os
@@ -23,7 +24,8 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io import js
 from ansible_collections.fleetimage.separated.plugins.module_utils._archive.image_source import ImageSource, LayerSource, broken_candidate, candidate
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError, os_reason
 from ansible_collections.fleetimage.separated.plugins.module_utils._digest import blob_path
-from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import SMALL_BLOB_MAX_BYTES, check_store, read_index, read_store_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import index_file
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci.layout import SMALL_BLOB_MAX_BYTES, check_store, read_store_file
 
 REF_NAME = "org.opencontainers.image.ref.name"
 UNCOMPRESSED_LAYERS = (
@@ -35,17 +37,16 @@ UNCOMPRESSED_LAYERS = (
 def read_oci_store(store):
     """Return the Candidate images of the OCI layout STORE, one per manifest, in index order."""
     store = check_store(store)  # the gate every module that opens the store passes
-    index = _read_index(store)
-    names = collections.OrderedDict()  # manifest digest -> its ref names
-    for entry in index["manifests"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
-            continue
-        ref = (entry.get("annotations") or {}).get(REF_NAME)
-        refs = names.setdefault(entry["digest"], [])
-        if isinstance(ref, str) and ref and ref not in refs:
-            refs.append(ref)
+    names = collections.OrderedDict()  # manifest digest -> its ref names (as keys, in order: a set that keeps it)
+    with _opened_index(store) as f:
+        for entry in index_file.entries(f, index_file.index_path(store)):  # read one at a time, each checked
+            ref = (entry.get("annotations") or {}).get(REF_NAME)
+            refs = names.setdefault(entry["digest"], collections.OrderedDict())
+            if ref:
+                refs[ref] = None
     candidates = []
-    for digest, refs in names.items():
+    for digest, ref_keys in names.items():
+        refs = list(ref_keys)
         try:
             candidates.append(candidate(refs, _image(store, digest)))
         except BundleError as exc:
@@ -54,10 +55,12 @@ def read_oci_store(store):
     return candidates
 
 
-def _read_index(store):
-    if not os.path.exists(os.path.join(store, "index.json")):
-        raise BundleError("OCI store %s has no index.json: no image was ever loaded into it" % store)
-    return read_index(store)
+@contextlib.contextmanager
+def _opened_index(store):
+    with index_file.opened(store) as f:
+        if f is None:
+            raise BundleError("OCI store %s has no index.json: no image was ever loaded into it" % store)
+        yield f
 
 
 def _image(store, manifest_digest):

@@ -113,12 +113,12 @@ def test_a_deeply_nested_store_index_is_a_message_in_every_module(bundle, store)
 
 def test_a_store_index_too_large_is_refused_unread(bundle, store):
     load_image(dict(name="app1:1", dir=str(bundle), store=str(store)))
-    index = json.loads((store / "index.json").read_text())
-    index["padding"] = "x" * (64 * MIB)
-    (store / "index.json").write_text(json.dumps(index))
-    with pytest.raises(BundleError, match="store index %s is %d bytes, more than the 67108864 allowed"
-                       % (store / "index.json", (store / "index.json").stat().st_size)):
+    os.truncate(str(store / "index.json"), 512 * MIB + 1)  # sparse: no 512 MiB are written to the disk
+    listed = sorted(os.listdir(str(store)))
+    with pytest.raises(BundleError, match="store index %s is %d bytes, more than the 536870912 allowed"
+                       % (store / "index.json", 512 * MIB + 1)):
         remove_images(dict(names=["app1:1"], store=str(store)))
+    assert sorted(os.listdir(str(store))) == listed and (store / "index.json").stat().st_size == 512 * MIB + 1
 
 
 # A FIFO in a file's place

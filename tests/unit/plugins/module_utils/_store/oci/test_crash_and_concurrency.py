@@ -51,7 +51,7 @@ load_image({"name": sys.argv[1], "dir": sys.argv[2], "store": sys.argv[3]})
 
 def check_consistent(store):
     """Every name of the store's index points at a manifest whose blobs are all there and intact."""
-    index = layout.read_index(str(store))
+    index = json.loads((Path(store) / "index.json").read_bytes())
     blobs = Path(store) / "blobs" / "sha256"
     for entry in index["manifests"]:
         manifest_path = blobs / entry["digest"][7:]
@@ -63,7 +63,7 @@ def check_consistent(store):
 
 
 def names(store):
-    return sorted(e["annotations"][layout.REF_NAME] for e in layout.read_index(str(store))["manifests"])
+    return sorted(e["annotations"][layout.REF_NAME] for e in json.loads((Path(store) / "index.json").read_bytes())["manifests"])
 
 
 @pytest.mark.slow
