@@ -7,8 +7,10 @@
 
 Scale: an OCI store of N names (the two images of the isula-build fixture
 bundle, under N names alternately: every blob shared by N/2 names), then in
-fresh processes: remove of one name, prune that drops one name (keep 1 of a
-repository that has two), info of one name, a no-op load. Target: remove and
+fresh processes: info of one name, a no-op load, a save of one name from the
+store, a remove in check mode with --diff (every name listed before and
+after), prune that drops one name (keep 1 of a repository that has two),
+remove of one name. Target: remove and
 prune of one name at 100,000 names under 5 s.
 
 Hostile: each input of the security review, given to each module that reads
@@ -47,6 +49,9 @@ PATHS = [os.path.join(REPO, ".build", "collections"), os.path.join(REPO, "tests"
 sys.path[:0] = PATHS
 
 from support.bundles import APP1, copy_bundle, set_hash, sha256, stray_folder_headers  # noqa: E402
+from support.saving import ARCHIVES  # noqa: E402
+from ansible_collections.fleetimage.separated.plugins.module_utils._archive.file_source import read_docker_archive  # noqa: E402
+from ansible_collections.fleetimage.separated.plugins.module_utils._store.oci import destination  # noqa: E402
 
 MIB = 1024 * 1024
 OUT = os.path.join(HERE, "out")
@@ -58,10 +63,10 @@ import json, sys, time
 sys.path[:0] = json.loads(sys.argv[1])
 from support import operations
 from ansible_collections.fleetimage.separated.plugins.module_utils._errors import BundleError
-call, params = sys.argv[2], json.loads(sys.argv[3])
+call, params, flags = sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 started = time.perf_counter()
 try:
-    result = getattr(operations, call)(params)
+    result = getattr(operations, call)(params, **flags)
     outcome = "ok: " + str(result.get("action") or sorted(k for k in result if result[k]) )[:80]
 except BundleError as exc:
     outcome = "refused: " + str(exc)[:160]
@@ -71,8 +76,10 @@ print(json.dumps({"seconds": seconds, "vmhwm_kib": hwm, "outcome": outcome}))
 """
 
 
-def step(call, params):
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(PATHS), call, json.dumps(params)],
+def step(call, params, flags=None):
+    """Run operations.CALL(PARAMS, **FLAGS) (FLAGS: check_mode, diff) in a fresh process; its time, peak and outcome."""
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(PATHS), call, json.dumps(params),
+                           json.dumps(flags or {})],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"seconds": None, "vmhwm_kib": None, "outcome": "crashed: " + done.stderr.strip()[-300:]}
@@ -89,10 +96,15 @@ def run_inline(call, params):
 
 
 def scaled_store(work, bundle, names):
-    """A store holding app1:1 and app2:1 of BUNDLE under NAMES names (scale/appK:1, scale/app0:2 too)."""
+    """A store holding app1:1 and app2:1 of BUNDLE under NAMES names (scale/appK:1, scale/app0:2 too), and
+    base:1 and lib:1 of the fixture archives (so that a save from the store finds them)."""
     store = os.path.join(work, "store-%d" % names)
     for name in ("app1:1", "app2:1"):
         run_inline("load_image", dict(name=name, dir=bundle, store=store))
+    for name, archive in (("base:1", ARCHIVES[2]), ("lib:1", ARCHIVES[3])):
+        (image,) = read_docker_archive(archive)
+        with destination.destination(store) as dest:
+            dest.commit(image.config, json.loads(image.config)["rootfs"]["diff_ids"], [name])
     path = os.path.join(store, "index.json")
     with open(path) as f:
         index = json.load(f)
@@ -119,19 +131,25 @@ def scale(work, bundle, sizes):
     for names in sizes:
         store = scaled_store(work, bundle, names)
         size = os.path.getsize(os.path.join(store, "index.json"))
+        saved = os.path.join(work, "saved-%d" % names)
         steps = [
-            ("info of one name", "bundle_info", dict(dir=bundle, store=store, names=["app1:1"])),
-            ("no-op load", "load_image", dict(name="app1:1", dir=bundle, store=store)),
-            ("prune (drops one name)", "prune_store", dict(store=store, keep=1, repositories=["scale/app0"])),
-            ("remove of one name", "remove_images", dict(names=["scale/app1:1"], store=store)),
+            ("info of one name", "bundle_info", dict(dir=bundle, store=store, names=["app1:1"]), {}),
+            ("no-op load", "load_image", dict(name="app1:1", dir=bundle, store=store), {}),
+            ("save from the store", "save_bundle", dict(names=["app1:1"], base="base:1", lib="lib:1", dest=saved,
+                                                        source="oci", store=store), {}),
+            ("remove --diff --check", "remove_images", dict(names=["scale/app1:1"], store=store),
+             dict(check_mode=True, diff=True)),
+            ("prune (drops one name)", "prune_store", dict(store=store, keep=1, repositories=["scale/app0"]), {}),
+            ("remove of one name", "remove_images", dict(names=["scale/app1:1"], store=store), {}),
         ]
-        for label, call, params in steps:
-            measured = step(call, params)
+        for label, call, params, flags in steps:
+            measured = step(call, params, flags)
             rows.append(dict(measured, names=names, index_bytes=size, step=label))
             shown = (names, label, measured["seconds"] or -1, (measured["vmhwm_kib"] or 0) / 1024.0,
                      measured["outcome"][:60])
             print("%7d names  %-24s %7.2f s  %6.1f MiB  %s" % shown, flush=True)
         shutil.rmtree(store)
+        shutil.rmtree(saved, ignore_errors=True)
     return rows
 
 
