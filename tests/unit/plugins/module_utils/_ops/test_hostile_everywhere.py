@@ -111,6 +111,27 @@ def test_a_deeply_nested_store_index_is_a_message_in_every_module(bundle, store)
     assert tree_snapshot(store) == before
 
 
+@pytest.mark.parametrize("spoil, message", [
+    (lambda text: text[:-1] + ',"mediaType":"application/vnd.oci.image.manifest.v1+json"}',
+     "is not an OCI image index"),  # a wrong top-level member after every entry was read
+    (lambda text: text[:-1] + ',"manifests":[]}', 'is refused: its top-level key "manifests" is given twice'),
+    (lambda text: text + "[]", "is not valid JSON: Extra data"),
+])
+def test_an_index_bad_after_its_entries_changes_nothing_in_any_module(bundle, store, spoil, message):
+    """index.json is read entry by entry: what is wrong after the entries still stops every module before it acts."""
+    load_image(dict(name="app1:1", dir=str(bundle), store=str(store)))
+    load_image(dict(name="app2:1", dir=str(bundle), store=str(store)))
+    (store / "index.json").write_text(spoil((store / "index.json").read_text()))
+    before = tree_snapshot(store)
+    for call in (lambda: load_image(dict(name="app1:1", dir=str(bundle), store=str(store), force=True)),
+                 lambda: bundle_info(dict(dir=str(bundle), store=str(store))),
+                 lambda: remove_images(dict(names=["app1:1"], store=str(store))),
+                 lambda: prune_store(dict(store=str(store), keep=1))):
+        with pytest.raises(BundleError, match="store index %s %s" % (store / "index.json", message)):
+            call()
+    assert tree_snapshot(store) == before
+
+
 def test_a_store_index_too_large_is_refused_unread(bundle, store):
     load_image(dict(name="app1:1", dir=str(bundle), store=str(store)))
     os.truncate(str(store / "index.json"), 512 * MIB + 1)  # sparse: no 512 MiB are written to the disk
