@@ -66,15 +66,17 @@ def test_load_runs_and_is_what_the_engine_reports(run_module, engine, bundle):
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
-def test_present_reads_no_tarball_after_a_load_it_remembers(run_module, engine, bundle):
+def test_present_reads_no_tarball_after_a_load_it_remembers(run_module, engine, bundle, tmp_path):
     first = load(run_module, engine, name="app1:1", dir=str(bundle))
     assert not first["failed"], first.get("msg")
     for tarball in (APP1, LIB, BASE):
         (bundle / tarball).unlink()  # a run that read any would fail
     # The load remembered the index's app tarball sha256 and the image id (engine_state);
     # the engine, asked once, still holds that image under the name.
-    again = load(run_module, engine, name="app1:1", dir=str(bundle))
+    spy, log = spy_on(engine, tmp_path)
+    again = load(run_module, engine, name="app1:1", dir=str(bundle), executable=spy)
     assert not again["failed"], again.get("msg")
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 1, log.read_text(encoding="utf-8")
     assert again["changed"] is False and again["action"] == "present"
     assert again["previous_id"] == again["image"]["id"] == IMAGE_IDS["app1:1"]
     assert again["image"]["repo_tags"] == [engine.qualify("app1:1")]

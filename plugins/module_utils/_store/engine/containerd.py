@@ -6,7 +6,9 @@
                the default snapshotter, or CONTAINERD_SNAPSHOTTER's)
     presence   ctr -n NS images ls, then ctr content get of the image's
                manifest and config: containerd keeps images by name, and an
-               image's id is its manifest's config digest
+               image's id is its manifest's config digest; after a load this
+               module remembers (memory.py), ctr -n NS images ls alone, when
+               the name still points at the manifest it pointed at then
     names      docker_reference(): ctr import names 'app:1' docker.io/library/app:1
     remove     ctr -n NS containers ls first (ctr itself would remove an image a
                container uses), then ctr -n NS images rm REF
@@ -63,6 +65,17 @@ class Containerd(Engine):
     def inspect(self, ref):
         return _inspect(self.ctr, ref)
 
+    def inspect_known(self, ref, known):
+        targets = _image_targets(self.ctr)
+        digest = targets.get(ref)
+        if digest is None:
+            return None
+        if known.get("target") == digest and "layers" in known:
+            # A manifest digest fixes the config (the image id), the layers and the sizes.
+            return {"id": known["image_id"], "repo_tags": _names_of(targets, digest),
+                    "layers": list(known["layers"]), "size": known["size"]}
+        return _inspect(self.ctr, ref, targets)
+
     def held(self):
         return _image_targets(self.ctr)
 
@@ -115,8 +128,8 @@ class Containerd(Engine):
         return found
 
 
-def _inspect(ctr, ref):
-    targets = _image_targets(ctr)
+def _inspect(ctr, ref, targets=None):
+    targets = _image_targets(ctr) if targets is None else targets
     digest = targets.get(ref)
     if digest is None:
         return None
@@ -133,11 +146,15 @@ def _inspect(ctr, ref):
         return None
     return {
         "id": config_digest.split(":", 1)[-1],
-        # Only names: not the digest references (NAME@sha256:..., sha256:...) that CRI adds.
-        "repo_tags": sorted(r for r, d in targets.items() if d == digest and "@" not in r and not r.startswith("sha256:")),
+        "repo_tags": _names_of(targets, digest),
         "layers": list((config.get("rootfs") or {}).get("diff_ids") or []),
         "size": size,
     }
+
+
+def _names_of(targets, digest):
+    """The names in TARGETS that point at DIGEST: not the digest references (NAME@sha256:..., sha256:...) CRI adds."""
+    return sorted(r for r, d in targets.items() if d == digest and "@" not in r and not r.startswith("sha256:"))
 
 
 def _image_targets(ctr):

@@ -34,11 +34,11 @@ def lookup(engine, name, remembered=None):
     tarball a load of this module put under NAME, when the engine still
     holds that very image there (see memory.py).
     """
-    facts = engine.inspect(engine.reference(name))
-    if facts is not None and remembered is not None:
-        app_sha256 = remembered.app_sha256(engine, name, facts["id"])
-        if app_sha256:
-            facts["app_sha256"] = app_sha256
+    known = remembered.known(engine, name) if remembered is not None else None
+    ref = engine.reference(name)
+    facts = engine.inspect(ref) if known is None else engine.inspect_known(ref, known)
+    if facts is not None and known is not None and known["image_id"] == facts["id"]:
+        facts["app_sha256"] = known["app_sha256"]
     return facts
 
 
@@ -67,7 +67,7 @@ def load(engine, tarballs, name, verify, remembered=None):
         facts = _name_it(engine, image, touched, target)
     after = engine.held()
     if remembered is not None:
-        remembered.remember(engine, name, loaded["app_sha256"], image.image_id)
+        remembered.remember(engine, name, loaded["app_sha256"], image.image_id, facts, after.get(target))
     return {
         "changed": any(before.get(ref) != after.get(ref) for ref in touched),
         "image": facts,

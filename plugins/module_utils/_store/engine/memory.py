@@ -7,11 +7,12 @@ every re-run would read the app tarball again to learn its image id (0.8 s
 per GiB). After each load, the file ENGINE_STATE/loads.json keeps, per
 engine instance (its label and address(): socket, storage settings,
 namespace) and name, the sha256 of the app tarball the load read and the
-image id it became. A later run whose index names the same app sha256 asks
-the engine once (its inspect, which presence needs anyway) whether the name
-still holds that image id; if so the image is the bundle's -- an app
-tarball's bytes fix its config, and so its image id -- and no tarball is
-read.
+image id it became, with what the engine's listing showed for the name
+(containerd: the manifest digest), the layers and the size. A later run
+whose index names the same app sha256 asks the engine once (its inspect,
+which presence needs anyway; containerd's listing of names) whether the name
+still holds that image; if so the image is the bundle's -- an app tarball's
+bytes fix its config, and so its image id -- and no tarball is read.
 
 The file is trusted as a store is (oci/trust.py): its folder and the folders
 above owned by this user or root and writable by no one else, the file a
@@ -39,10 +40,12 @@ DEFAULT_FOLDER = "/var/lib/fleetimage/engines"
 FILE_NAME = "loads.json"
 FILE_MODE = 0o644
 FOLDER_MODE = 0o755
-MAX_BYTES = 1024 * 1024  # read no more; about 4,000 entries
+MAX_BYTES = 1024 * 1024  # read no more, write no more: the oldest entries go first
 MAX_ENTRIES = 2000  # the oldest entries go first past this
+MAX_LAYERS = 256  # the layers of an image worth remembering; one with more is looked up in full
 VERSION = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class Memory(object):
@@ -55,21 +58,27 @@ class Memory(object):
         self._loads = None  # {key: {"app_sha256", "image_id"}}, read at first use
         self._writable = False
 
-    def app_sha256(self, engine, name, image_id):
-        """The app tarball sha256 a load put under NAME in ENGINE as IMAGE_ID; None when none is remembered."""
+    def known(self, engine, name):
+        """What a load remembered of NAME in ENGINE: {"app_sha256", "image_id"} and, when it was seen, "target",
+        "layers" and "size"; None when nothing is remembered."""
         entry = self._read().get(_key(engine, name))
-        if entry is not None and entry["image_id"] == image_id:
-            return entry["app_sha256"]
-        return None
+        return dict(entry) if entry is not None else None
 
-    def remember(self, engine, name, app_sha256, image_id):
-        """Remember that NAME in ENGINE holds IMAGE_ID, loaded from an app tarball hashing to APP_SHA256."""
+    def remember(self, engine, name, app_sha256, image_id, facts=None, target=None):
+        """Remember that NAME in ENGINE holds IMAGE_ID, loaded from an app tarball hashing to APP_SHA256.
+
+        FACTS (an inspect's) and TARGET (what engine.held() shows for the
+        name) let a later presence check ask less of the engine.
+        """
         loads = self._read()
         if not self._writable:
             return
         key = _key(engine, name)
         loads.pop(key, None)  # to the end: the newest last
-        loads[key] = {"app_sha256": app_sha256, "image_id": image_id}
+        entry = {"app_sha256": app_sha256, "image_id": image_id}
+        if target and facts and len(facts.get("layers") or []) <= MAX_LAYERS:
+            entry.update(target=target, layers=list(facts["layers"]), size=facts["size"])
+        loads[key] = _checked(entry) or {"app_sha256": app_sha256, "image_id": image_id}
         while len(loads) > MAX_ENTRIES:
             loads.pop(next(iter(loads)))
         try:
@@ -125,14 +134,18 @@ class Memory(object):
                 raise ValueError("not version %d of this file" % VERSION)
         except (ValueError, LookupError, TypeError, AttributeError) as exc:
             raise BundleError("it is damaged (%s)" % exc)
-        return dict((key, {"app_sha256": value["app_sha256"], "image_id": value["image_id"]})
-                    for key, value in entries.items() if _valid(value))
+        checked = ((key, _checked(value)) for key, value in entries.items())
+        return dict((key, value) for key, value in checked if value is not None)
 
     def _write(self, loads):
         if not os.path.isdir(self.folder):
             os.makedirs(self.folder, FOLDER_MODE)
             check_store_trusted(self.folder)  # what was made under the umask
         data = json.dumps({"version": VERSION, "loads": loads}, indent=1, sort_keys=False).encode("utf-8")
+        while len(data) > MAX_BYTES:  # the oldest tenth goes, until what is written can be read again
+            for key in list(loads)[:max(1, len(loads) // 10)]:
+                del loads[key]
+            data = json.dumps({"version": VERSION, "loads": loads}, indent=1, sort_keys=False).encode("utf-8")
         fd, temp = tempfile.mkstemp(prefix=".loads-", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -154,6 +167,19 @@ def _key(engine, name):
     return "%s %s %s" % (engine.label, engine.address(), name)
 
 
-def _valid(value):
-    return (isinstance(value, dict) and isinstance(value.get("app_sha256"), str) and _HEX64.match(value["app_sha256"])
-            and isinstance(value.get("image_id"), str) and _HEX64.match(value["image_id"]))
+def _checked(value):
+    """VALUE, an entry of the file, with only the fields it has right; None when it lacks the two it needs."""
+    if not (isinstance(value, dict) and _matches(_HEX64, value.get("app_sha256"))
+            and _matches(_HEX64, value.get("image_id"))):
+        return None
+    entry = {"app_sha256": value["app_sha256"], "image_id": value["image_id"]}
+    layers, size = value.get("layers"), value.get("size")
+    if _matches(_DIGEST, value.get("target")) and isinstance(layers, list) and len(layers) <= MAX_LAYERS \
+            and all(_matches(_DIGEST, layer) for layer in layers) \
+            and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        entry.update(target=value["target"], layers=list(layers), size=size)
+    return entry
+
+
+def _matches(pattern, value):
+    return isinstance(value, str) and pattern.match(value) is not None

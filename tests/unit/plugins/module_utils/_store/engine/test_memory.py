@@ -39,12 +39,11 @@ def test_a_load_is_remembered_for_the_same_engine_name_and_image_only(folder, mo
     assert os.listdir(folder) == ["loads.json"]  # no temporary file left
 
     later, warnings = remembered(folder)  # the next run reads the file
-    assert later.app_sha256(Docker(), "app1:1", IMAGE) == APP
-    assert later.app_sha256(Docker(), "app1:1", OTHER_IMAGE) is None  # the name moved since
-    assert later.app_sha256(Docker(), "app2:1", IMAGE) is None
-    assert later.app_sha256(Containerd(namespace="default"), "app1:1", IMAGE) is None
+    assert later.known(Docker(), "app1:1") == {"app_sha256": APP, "image_id": IMAGE}
+    assert later.known(Docker(), "app2:1") is None
+    assert later.known(Containerd(namespace="default"), "app1:1") is None
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/another-docker.sock")
-    assert later.app_sha256(Docker(), "app1:1", IMAGE) is None  # another daemon
+    assert later.known(Docker(), "app1:1") is None  # another daemon
     assert warnings == []
 
 
@@ -53,8 +52,7 @@ def test_a_new_load_under_the_name_replaces_the_old(folder):
     first.remember(Docker(), "app1:1", APP, IMAGE)
     first.remember(Docker(), "app1:1", OTHER_APP, OTHER_IMAGE)
     later, dummy = remembered(folder)
-    assert later.app_sha256(Docker(), "app1:1", IMAGE) is None
-    assert later.app_sha256(Docker(), "app1:1", OTHER_IMAGE) == OTHER_APP
+    assert later.known(Docker(), "app1:1") == {"app_sha256": OTHER_APP, "image_id": OTHER_IMAGE}
 
 
 def test_the_oldest_entries_go_past_the_limit(folder, monkeypatch):
@@ -71,10 +69,10 @@ def test_a_damaged_file_is_ignored_with_a_warning_and_written_anew(folder, conte
     folder.mkdir(mode=0o755)
     (folder / "loads.json").write_bytes(content)
     first, warnings = remembered(folder)
-    assert first.app_sha256(Docker(), "app1:1", IMAGE) is None
+    assert first.known(Docker(), "app1:1") is None
     assert len(warnings) == 1 and "loads.json: it is damaged" in warnings[0], warnings
     first.remember(Docker(), "app1:1", APP, IMAGE)
-    assert remembered(folder)[0].app_sha256(Docker(), "app1:1", IMAGE) == APP
+    assert remembered(folder)[0].known(Docker(), "app1:1")["app_sha256"] == APP
 
 
 def test_entries_that_are_not_digests_are_never_used(folder):
@@ -83,7 +81,7 @@ def test_entries_that_are_not_digests_are_never_used(folder):
     (folder / "loads.json").write_text(json.dumps(
         {"version": 1, "loads": {key: {"app_sha256": "../" + APP, "image_id": IMAGE}}}))
     first, warnings = remembered(folder)
-    assert first.app_sha256(Docker(), "app1:1", IMAGE) is None and warnings == []
+    assert first.known(Docker(), "app1:1") is None and warnings == []
 
 
 def test_a_file_larger_than_the_limit_is_ignored(folder, monkeypatch):
@@ -91,7 +89,7 @@ def test_a_file_larger_than_the_limit_is_ignored(folder, monkeypatch):
     folder.mkdir(mode=0o755)
     (folder / "loads.json").write_text(" " * 101)
     first, warnings = remembered(folder)
-    assert first.app_sha256(Docker(), "app1:1", IMAGE) is None
+    assert first.known(Docker(), "app1:1") is None
     assert "larger than 100 bytes" in warnings[0]
 
 
@@ -102,7 +100,7 @@ def test_a_linked_file_is_ignored_and_never_written(folder, tmp_path):
         "docker %s app1:1" % Docker().address(): {"app_sha256": APP, "image_id": IMAGE}}}))
     os.symlink(str(target), str(folder / "loads.json"))
     first, warnings = remembered(folder)
-    assert first.app_sha256(Docker(), "app1:1", IMAGE) is None
+    assert first.known(Docker(), "app1:1") is None
     assert "symbolic link" in warnings[0]
     before = target.read_bytes()
     first.remember(Docker(), "app1:1", OTHER_APP, IMAGE)
@@ -126,7 +124,7 @@ def test_a_file_of_another_user_is_ignored_and_never_written(folder):
         "docker %s app1:1" % Docker().address(): {"app_sha256": APP, "image_id": IMAGE}}}))
     os.chown(str(path), 1000, 1000)
     first, warnings = remembered(folder)
-    assert first.app_sha256(Docker(), "app1:1", IMAGE) is None  # a planted entry is not believed
+    assert first.known(Docker(), "app1:1") is None  # a planted entry is not believed
     assert "owned by uid 1000" in warnings[0]
     first.remember(Docker(), "app1:1", OTHER_APP, IMAGE)
     assert os.stat(str(path)).st_uid == 1000 and APP in path.read_text()
@@ -144,11 +142,47 @@ def test_a_fifo_or_a_deeply_nested_file_is_ignored_with_a_warning_never_waited_o
     folder.mkdir(mode=0o755)
     os.mkfifo(str(folder / "loads.json"), 0o644)  # nobody writes it: a blocking open would hang here
     first, warnings = remembered(folder)
-    assert first.app_sha256(Docker(), "app1:1", IMAGE) is None
+    assert first.known(Docker(), "app1:1") is None
     assert "not a regular file" in warnings[0]
     os.unlink(str(folder / "loads.json"))
     (folder / "loads.json").write_text("[" * 100000 + "]" * 100000)
     (folder / "loads.json").chmod(0o644)
     second, warnings = remembered(folder)
-    assert second.app_sha256(Docker(), "app1:1", IMAGE) is None
+    assert second.known(Docker(), "app1:1") is None
     assert "damaged" in warnings[0] and "nested" in warnings[0]
+
+
+LAYERS = ["sha256:" + "e" * 64, "sha256:" + "f" * 64]
+TARGET = "sha256:" + "1" * 64
+
+
+def test_the_listing_target_layers_and_size_are_remembered_with_the_load(folder):
+    first, warnings = remembered(folder)
+    first.remember(Containerd(), "app1:1", APP, IMAGE, {"id": IMAGE, "layers": LAYERS, "size": 1234}, TARGET)
+    assert remembered(folder)[0].known(Containerd(), "app1:1") == {
+        "app_sha256": APP, "image_id": IMAGE, "target": TARGET, "layers": LAYERS, "size": 1234}
+    assert warnings == []
+
+
+@pytest.mark.parametrize("field, value", [
+    ("target", "../../etc"), ("layers", ["sha256:" + "e" * 63]), ("layers", "sha256:" + "e" * 64),
+    ("size", -1), ("size", True), ("size", "1234"),
+])
+def test_a_damaged_target_layers_or_size_are_dropped_and_the_load_still_known(folder, field, value):
+    folder.mkdir(mode=0o755)
+    entry = {"app_sha256": APP, "image_id": IMAGE, "target": TARGET, "layers": LAYERS, "size": 1234}
+    entry[field] = value
+    key = "containerd %s app1:1" % Containerd().address()
+    (folder / "loads.json").write_text(json.dumps({"version": 1, "loads": {key: entry}}))
+    assert remembered(folder)[0].known(Containerd(), "app1:1") == {"app_sha256": APP, "image_id": IMAGE}
+
+
+def test_the_file_is_never_written_larger_than_it_may_be_read(folder, monkeypatch):
+    monkeypatch.setattr(memory, "MAX_BYTES", 4096)
+    first, warnings = remembered(folder)
+    for number in range(40):
+        first.remember(Docker(), "app%d:1" % number, APP, IMAGE)
+    assert len((folder / "loads.json").read_bytes()) <= 4096
+    later, warnings = remembered(folder)
+    assert later.known(Docker(), "app39:1") is not None and later.known(Docker(), "app0:1") is None
+    assert warnings == []
