@@ -85,8 +85,7 @@ def array_items(f, array_key, others, item_max_chars=ITEM_MAX_CHARS, chunk_bytes
             if key == array_key and text.char() == "[":
                 others_chars += size
                 others[key] = []
-                for item in _items(text, item_max_chars):
-                    yield item
+                yield from _items(text, item_max_chars)
             else:
                 others[key], value_size = text.value(item_max_chars)
                 others_chars += size + value_size

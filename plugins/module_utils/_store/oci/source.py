@@ -14,7 +14,6 @@ it twice, and is refused with its media type named.
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
 import io
 import os
@@ -38,7 +37,9 @@ def read_oci_store(store):
     """Return the Candidate images of the OCI layout STORE, one per manifest, in index order."""
     store = check_store(store)  # the gate every module that opens the store passes
     names = collections.OrderedDict()  # manifest digest -> its ref names (as keys, in order: a set that keeps it)
-    with _opened_index(store) as f:
+    with index_file.opened(store) as f:
+        if f is None:
+            raise BundleError("OCI store %s has no index.json: no image was ever loaded into it" % store)
         for entry in index_file.entries(f, index_file.index_path(store)):  # read one at a time, each checked
             ref = (entry.get("annotations") or {}).get(REF_NAME)
             refs = names.setdefault(entry["digest"], collections.OrderedDict())
@@ -53,14 +54,6 @@ def read_oci_store(store):
             candidates.append(broken_candidate(refs, "image %s in the OCI store %s cannot be saved: %s"
                                                % (", ".join(refs) or digest, store, exc)))
     return candidates
-
-
-@contextlib.contextmanager
-def _opened_index(store):
-    with index_file.opened(store) as f:
-        if f is None:
-            raise BundleError("OCI store %s has no index.json: no image was ever loaded into it" % store)
-        yield f
 
 
 def _image(store, manifest_digest):
