@@ -26,6 +26,9 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._store.engine
 STDERR_QUOTED_CHARS = 4000
 # Output kept from a command, so a chatty load cannot fill memory.
 OUTPUT_KEPT_BYTES = 1024 * 1024
+# The most an answer (an inspect, a listing) may be: a listing of 100,000 images is
+# about 10 MiB. An engine that says more is stopped, not read into memory.
+ANSWER_MAX_BYTES = 16 * 1024 * 1024
 # The size asked for the pipe to an engine's load: one chunk of the archive writer.
 PIPE_BYTES = 1024 * 1024
 
@@ -37,12 +40,35 @@ def run(argv, none_when_stderr_has=None, env=None):
     words for "no such thing"), return None instead.
     """
     proc = start(argv, stdin=subprocess.DEVNULL, env=env)
-    stdout, stderr = proc.communicate()
+    errors = Drain(proc.stderr)
+    stdout = _read_at_most(proc.stdout, ANSWER_MAX_BYTES)
+    if stdout is None:
+        proc.kill()
+        proc.wait()
+        errors.join()
+        raise BundleError("`%s` answered with more than %d bytes; it was stopped and its answer not used"
+                          % (command_line(argv), ANSWER_MAX_BYTES))
+    proc.wait()
+    errors.join()
+    stderr = errors.data
     if proc.returncode != 0:
         if none_when_stderr_has and none_when_stderr_has.encode("utf-8") in stderr:
             return None
         raise failed(argv, proc.returncode, stderr)
     return stdout.decode("utf-8", "replace")
+
+
+def _read_at_most(pipe, max_bytes):
+    """All of PIPE, or None when it has more than MAX_BYTES."""
+    chunks, total = [], 0
+    for chunk in iter(lambda: pipe.read1(65536), b""):
+        total += len(chunk)
+        if total > max_bytes:
+            pipe.close()
+            return None
+        chunks.append(chunk)
+    pipe.close()
+    return b"".join(chunks)
 
 
 def failed(argv, returncode, stderr):
