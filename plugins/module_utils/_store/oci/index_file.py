@@ -15,9 +15,10 @@ anything changes), a second pass writes the new index to a staging file,
 renamed over index.json only once it is complete. A bad index is refused in
 the first pass, so nothing is written; the second pass checks again.
 
-Bounds: index.json may be up to INDEX_MAX_BYTES (512 MiB: about a million
-names at some 540 bytes each); memory does not grow with it, time grows
-linearly. One entry, and the members other than "manifests" together, may
+Bounds: index.json may be up to INDEX_MAX_BYTES (96 MiB: about 185,000
+names at some 540 bytes each). Reading it takes the same memory at any size;
+the bound is where what the modules return per name (--diff, a save's names,
+repo_tags) still keeps each under 100 MiB. One entry, and the members other than "manifests" together, may
 be up to ENTRY_MAX_CHARS (1 MiB; an entry this collection writes is some 540
 bytes).
 """
@@ -35,7 +36,7 @@ from ansible_collections.fleetimage.separated.plugins.module_utils._io import js
 from ansible_collections.fleetimage.separated.plugins.module_utils._io.files import open_regular_file
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
-INDEX_MAX_BYTES = 512 * 1024 * 1024
+INDEX_MAX_BYTES = 96 * 1024 * 1024
 ENTRY_MAX_CHARS = json_stream.ITEM_MAX_CHARS
 NOT_AN_INDEX = "store index %s is not an OCI image index (schemaVersion 2, a manifests list)"
 

@@ -133,12 +133,12 @@ def test_an_index_bad_after_its_entries_changes_nothing_in_any_module(bundle, st
 
 def test_a_store_index_too_large_is_refused_unread(bundle, store):
     load_image(dict(name="app1:1", dir=str(bundle), store=str(store)))
-    os.truncate(str(store / "index.json"), 512 * MIB + 1)  # sparse: no 512 MiB are written to the disk
+    os.truncate(str(store / "index.json"), 96 * MIB + 1)  # sparse: no 96 MiB are written to the disk
     listed = sorted(os.listdir(str(store)))
-    with pytest.raises(BundleError, match="store index %s is %d bytes, more than the 536870912 allowed"
-                       % (store / "index.json", 512 * MIB + 1)):
+    with pytest.raises(BundleError, match="store index %s is %d bytes, more than the 100663296 allowed"
+                       % (store / "index.json", 96 * MIB + 1)):
         remove_images(dict(names=["app1:1"], store=str(store)))
-    assert sorted(os.listdir(str(store))) == listed and (store / "index.json").stat().st_size == 512 * MIB + 1
+    assert sorted(os.listdir(str(store))) == listed and (store / "index.json").stat().st_size == 96 * MIB + 1
 
 
 # A FIFO in a file's place
