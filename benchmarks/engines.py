@@ -10,6 +10,8 @@ finished docker-archive (uncompressed, what `podman load -i`, `docker load -i`
 and `ctr images import` read); then, per repetition and engine, alternating
 the order of the engines, each step in a fresh process (see _runner.py):
 
+  stream   this project's side alone: the merged archive made from the bundle and
+           dropped (no engine): what the engine's own import does not pay
   own      the engine's own import of the finished archive, into an empty engine
   ours     separated_image_load (module_utils called directly) from the bundle,
            into an empty engine
@@ -90,6 +92,11 @@ def main(argv=None):
             run_step(dict(base, method="merge", archive=archive))
             for rep in range(args.reps):
                 print("engines: %d MiB, repetition %d/%d" % (size, rep + 1, args.reps), flush=True)
+                alone = run_step(dict(base, method="stream_only"))
+                alone.update(engine="(none)", size_mib=size, kind="stream_only", bytes=info["app1_bytes"])
+                shown = ("-", "stream", alone["seconds"], alone["detail"]["cpu_seconds"])
+                print("  %-10s %-10s %8.3f s  %7.1f s CPU" % shown, flush=True)
+                runs.append(alone)
                 shift = rep % len(engines)
                 for engine in engines[shift:] + engines[:shift]:
                     runs.extend(_measure(engine, size, base, archive, tmp, info["app1_bytes"]))
@@ -149,6 +156,11 @@ def summarize(runs):
     """{engine: {size: {kind: median seconds, kind_extra_disk: median bytes}, ratio: ours/own}}."""
     summary = {}
     for run in runs:
+        if run["kind"] == "stream_only":
+            cell = summary.setdefault("stream_only", {}).setdefault(str(run["size_mib"]), {})
+            cell.setdefault("seconds", []).append(run["seconds"])
+            cell.setdefault("cpu_seconds", []).append(run["detail"]["cpu_seconds"])
+            continue
         cell = summary.setdefault(run["engine"], {}).setdefault(str(run["size_mib"]), {})
         cell.setdefault(run["kind"], []).append(run["seconds"])
         cell.setdefault(run["kind"] + "_extra_disk", []).append(run["extra_disk_bytes"])
@@ -164,11 +176,18 @@ def summarize(runs):
 def table(document):
     lines = ["| engine | size | own import | ours | ours / own | no-op (remembered) | no-op (app tarball read) "
              "| temporary disk: own / ours |", "|---|---|---|---|---|---|---|---|"]
+    alone = document["summary"].get("stream_only", {})
     for engine, sizes in sorted(document["summary"].items()):
+        if engine == "stream_only":
+            continue
         for size, cell in sorted(sizes.items(), key=lambda item: int(item[0])):
             lines.append("| %s | %s MiB | %.2f s | %.2f s | %.2f | %.0f ms | %.0f ms | %.0f / %.0f MiB |" % (
                 engine, size, cell["own"], cell["ours"], cell["ratio"], cell["noop"] * 1000,
                 cell["noop_cold"] * 1000, cell["own_extra_disk"] / MIB, cell["ours_extra_disk"] / MIB))
+    lines.append("")
+    for size, cell in sorted(alone.items(), key=lambda item: int(item[0])):
+        lines.append("This project's stream alone (no engine), %s MiB: %.2f s, %.2f s of CPU (all threads)."
+                     % (size, cell["seconds"], cell["cpu_seconds"]))
     lines.append("")
     lines.append("Medians of %d repetitions, %s, %d CPUs; commit %s." % (
         document["arguments"]["reps"], document["when"], document["machine"]["cpus"], document["machine"]["commit"]))
