@@ -36,13 +36,18 @@ def broken_candidate(tags, error):
 def merge_duplicates(candidates):
     """One Candidate per image id, with the tags of all its copies (the first copy is read)."""
     merged = collections.OrderedDict()
+    tags_of = {}  # image id -> the set of its tags so far: one look-up a tag, however many copies share the id
     others = []
     for found in candidates:
         if found.image_id is None:
             others.append(found)
         elif found.image_id in merged:
-            kept = merged[found.image_id]
-            kept.tags.extend(tag for tag in found.tags if tag not in kept.tags)
+            kept, seen = merged[found.image_id], tags_of[found.image_id]
+            for tag in found.tags:
+                if tag not in seen:
+                    seen.add(tag)
+                    kept.tags.append(tag)
         else:
             merged[found.image_id] = found
+            tags_of[found.image_id] = set(found.tags)
     return list(merged.values()) + others
