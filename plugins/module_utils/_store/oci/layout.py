@@ -127,17 +127,12 @@ def update_index(store, staging_dir, manifest_digest, manifest_size, names, anno
                 changed = True
         if not changed:
             return False
-        fd, staged = staging_file(staging_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                pointed = _pointed(index_file.entries(f, path), manifest_digest, manifest_size, names, annotations)
-                index_file.write(out, top, (new for unused_old, new in pointed if new is not None))
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(staged, path)
-        except BaseException:
-            _unlink_quietly(staged)
-            raise
+
+        def write(out):
+            pointed = _pointed(index_file.entries(f, path), manifest_digest, manifest_size, names, annotations)
+            index_file.write(out, top, (new for unused_old, new in pointed if new is not None))
+
+        write_staged(staging_dir, path, write)
     try:
         fsync_folder(store)
     except OSError as exc:
@@ -218,16 +213,7 @@ def ensure_layout_file(store):
     path = os.path.join(store, "oci-layout")
     if os.path.exists(path):
         return False
-    fd, tmp = staging_file(store, prefix=".oci-layout-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(b'{"imageLayoutVersion":"1.0.0"}')
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(tmp, path)
-    except OSError:
-        _unlink_quietly(tmp)
-        raise
+    write_staged(store, path, lambda out: out.write(b'{"imageLayoutVersion":"1.0.0"}'), prefix=".oci-layout-")
     try:
         fsync_folder(store)
     except OSError:
@@ -241,6 +227,21 @@ def _unlink_quietly(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def write_staged(folder, path, write, prefix="tmp"):
+    """Make PATH hold what WRITE(binary file) writes, whole or not at all: written to a new file in FOLDER,
+    flushed to disk, then renamed over PATH. On any failure the new file is removed and PATH is as it was."""
+    fd, staged = staging_file(folder, prefix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(staged, path)
+    except BaseException:
+        _unlink_quietly(staged)
+        raise
 
 
 def staging_file(folder, prefix="tmp"):

@@ -108,33 +108,17 @@ def replace_index(store, top, entries):
     the next prune. A store this user cannot write (read-only, permissions) is
     a message, and index.json stays as it was.
     """
-    path = None
     try:
-        fd, path = layout.staging_file(store, prefix=INDEX_TEMP_PREFIX)
-        with os.fdopen(fd, "wb") as out:
-            index_file.write(out, top, entries)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(path, os.path.join(store, "index.json"))
-        path = None
+        layout.write_staged(store, index_file.index_path(store), lambda out: index_file.write(out, top, entries),
+                            prefix=INDEX_TEMP_PREFIX)
     except OSError as exc:
         raise BundleError("cannot rewrite the store index %s: %s; the store is as it was"
                           % (os.path.join(store, "index.json"), exc.strerror or exc))
-    finally:
-        if path is not None:
-            _unlink_quietly(path)
     try:
         fsync_folder(store)
     except OSError as exc:
         raise BundleError("the store index %s was replaced, but flushing its folder to disk failed: %s"
                           % (os.path.join(store, "index.json"), exc.strerror or exc))
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _outcome(result, names, removed, unused, deferred):

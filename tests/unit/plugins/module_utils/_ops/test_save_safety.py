@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 from support.bundles import ISULA_BUNDLE, tree_snapshot
+from support.mounts import tmpfs
 from support.saving import ARCHIVES, save
 
 from support.operations import load_image
@@ -42,12 +42,8 @@ def test_save_force_over_any_oci_store_is_refused(tmp_path):
 def tiny_fs(tmp_path):
     folder = tmp_path / "tiny"
     folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(folder)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % done.stderr.strip())
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    with tmpfs(folder, "1m"):
+        yield folder
 
 
 def test_save_on_a_full_disk_names_dest_and_the_cause(tiny_fs):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from support.bundles import ISULA_FIXTURE, tree_snapshot
 from support.faults import FAULTS, FaultInjector
+from support.mounts import remount_read_only, tmpfs
 
 from support.operations import bundle_info, load_image, prune_store, remove_images, save_bundle
 
@@ -222,22 +223,14 @@ def _claims_hold(result, store, before, after, done):
 @pytest.fixture
 def read_only_store(tmp_path, bundle):
     """A loaded store on a tmpfs remounted read-only (a real EROFS)."""
-    import subprocess
-
     mount = tmp_path / "ro"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % done.stderr.strip())
-    try:
+    with tmpfs(mount, "64m"):
         store = mount / "store"
         loaded_store(bundle, store)
         (store / ".fleetimage-staging-gone").mkdir()
-        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        remount_read_only(mount)
         yield store
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_remove_and_prune_on_a_read_only_store_are_messages(read_only_store):
